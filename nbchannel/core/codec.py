@@ -1,0 +1,337 @@
+"""The nbchannel wire format, version 1: frames of batched messages.
+
+Every hop (kernel ⇄ hub over a Unix socket, hub ⇄ browser over a WebSocket) carries the
+same frames. A frame holds one or more :class:`~nbchannel.core.message.Message` objects::
+
+    offset   size  field
+    0        3     magic  b"NBC"
+    3        1     version, 1
+    4        4     H: header length, uint32 little-endian
+    8        4     B: body length, uint32 little-endian
+    12       H     header: a UTF-8 JSON array, one object per message (below)
+    12+H     pad   zero bytes up to the next multiple of 8
+    ...      B     body: for each message in order, its JSON payload, then its buffers;
+                   every buffer starts at a multiple of 8 from the frame start (zero padding
+                   before it), so the browser can view it as a typed array without a copy
+
+A header entry is ``{"k": kind, "c": channel, "s": scope, "y": key, "o": offset,
+"e": epoch, "p": payload length, "b": [buffer, ...]}`` with absent fields omitted, and a
+buffer is ``{"p": path, "n": nbytes}`` plus ``"t": dtype, "s": shape`` for arrays.
+
+Batching several messages into one frame is what makes small messages cheap: one
+WebSocket frame, one syscall, one header parse for many messages.
+
+Decoding never trusts a length field: the preamble is checked against :class:`Limits` before
+anything is buffered or allocated, and every inconsistency raises a
+:class:`~nbchannel.errors.FrameError`; nothing else escapes :func:`decode_frame`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..errors import FrameTooLarge, MalformedFrame, UnsupportedVersion
+from .message import Buffer, Message, dtype_itemsize
+
+__all__ = [
+    "MAGIC",
+    "PREAMBLE_SIZE",
+    "VERSION",
+    "FrameReader",
+    "Limits",
+    "decode_frame",
+    "encode_frame",
+    "encode_frame_parts",
+]
+
+MAGIC = b"NBC"
+VERSION = 1
+_PREAMBLE = struct.Struct("<3sBII")
+PREAMBLE_SIZE = _PREAMBLE.size  # 12
+_ZEROS = bytes(8)
+_MAX_PATH = 64
+_MAX_NDIM = 32
+_MiB = 1024 * 1024
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _mib(n: int) -> str:
+    return f"{n / _MiB:.1f} MiB" if n >= _MiB else f"{n} bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds enforced when decoding frames (and when batching them on the way out).
+
+    On the server these come from ``c.NbChannel.max_frame_bytes`` and friends.
+    """
+
+    #: Largest frame accepted, preamble and padding included.
+    max_frame_bytes: int = 64 * _MiB
+    #: Largest JSON header accepted.
+    max_header_bytes: int = 1 * _MiB
+    #: Most messages in one frame.
+    max_messages: int = 10_000
+    #: Most buffers in one frame (all messages together).
+    max_buffers: int = 1024
+
+    def check_preamble(self, data: bytes | bytearray | memoryview) -> int:
+        """Validate a frame's 12-byte preamble and return the frame's total length."""
+        magic, version, hlen, blen = _PREAMBLE.unpack_from(data)
+        if magic != MAGIC:
+            raise MalformedFrame("not an nbchannel frame: bad magic bytes")
+        if version != VERSION:
+            raise UnsupportedVersion(
+                f"frame is wire-format version {version}; this side speaks version {VERSION}. "
+                "Upgrade nbchannel so the kernel, server and browser use the same version."
+            )
+        if hlen > self.max_header_bytes:
+            raise FrameTooLarge(
+                f"frame header of {_mib(hlen)} exceeds max_header_bytes ({_mib(self.max_header_bytes)})"
+            )
+        total = _align8(PREAMBLE_SIZE + hlen) + blen
+        if total > self.max_frame_bytes:
+            raise FrameTooLarge(
+                f"frame of {_mib(total)} exceeds max_frame_bytes ({_mib(self.max_frame_bytes)}); "
+                "send smaller pieces or raise the limit (c.NbChannel.max_frame_bytes)"
+            )
+        return total
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def encode_frame_parts(messages: Sequence[Message]) -> list[bytes | memoryview]:
+    """Encode ``messages`` into one frame, returned as a list of parts to write in order.
+
+    Buffers appear in the list as the memoryviews the messages hold, so large arrays are
+    never copied here; ``b"".join(parts)`` (or ``socket.sendmsg(parts)``) produces the frame.
+    """
+    if not messages:
+        raise ValueError("a frame holds at least one message")
+    header = b"[" + b",".join([m.header() for m in messages]) + b"]"
+    hlen = len(header)
+    start = _align8(PREAMBLE_SIZE + hlen)
+    pos = start
+    body: list[bytes | memoryview] = []
+    for m in messages:
+        if m.payload:
+            body.append(m.payload)
+            pos += len(m.payload)
+        for b in m.buffers:
+            pad = -pos & 7
+            if pad:
+                body.append(_ZEROS[:pad])
+                pos += pad
+            body.append(b.data)
+            pos += b.data.nbytes
+    head = _PREAMBLE.pack(MAGIC, VERSION, hlen, pos - start) + header
+    pad = start - PREAMBLE_SIZE - hlen
+    if pad:
+        head += _ZEROS[:pad]
+    return [head, *body]
+
+
+def encode_frame(messages: Sequence[Message]) -> bytes:
+    """Encode ``messages`` into one frame as a single ``bytes`` object."""
+    return b"".join(encode_frame_parts(messages))
+
+
+def decode_frame(
+    data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
+) -> list[Message]:
+    """Decode one frame into its messages.
+
+    Payloads are not parsed here (see :meth:`Message.value`), so routing a message costs
+    one header parse per frame. Large buffers are zero-copy views into ``data``; small ones
+    and all payloads are copied so that a retained message does not pin a whole frame.
+
+    Raises a :class:`~nbchannel.errors.FrameError` subclass, and nothing else, for any
+    input that is not a valid frame within ``limits``.
+    """
+    mv = memoryview(data)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    n = mv.nbytes
+    if n < PREAMBLE_SIZE:
+        raise MalformedFrame(f"frame of {n} bytes is shorter than the {PREAMBLE_SIZE}-byte preamble")
+    total = limits.check_preamble(mv)
+    if total != n:
+        raise MalformedFrame(f"frame is {n} bytes but its preamble says {total}")
+    hlen = _PREAMBLE.unpack_from(mv)[2]
+    try:
+        header = orjson.loads(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
+    except orjson.JSONDecodeError as exc:
+        raise MalformedFrame(f"frame header is not valid JSON: {exc}") from None
+    if type(header) is not list or not header:
+        raise MalformedFrame("frame header must be a non-empty JSON array")
+    if len(header) > limits.max_messages:
+        raise FrameTooLarge(
+            f"frame holds {len(header)} messages, over max_messages ({limits.max_messages})"
+        )
+    pos = _align8(PREAMBLE_SIZE + hlen)
+    nbuf = 0
+    out: list[Message] = []
+    for entry in header:
+        if type(entry) is not dict:
+            raise MalformedFrame("each frame header entry must be a JSON object")
+        kind = entry.get("k")
+        if type(kind) is not str or not kind:
+            raise MalformedFrame("message without a kind ('k')")
+        plen = _int(entry, "p", 0)
+        end = pos + plen
+        if end > n:
+            raise MalformedFrame("payload runs past the end of the frame")
+        payload = bytes(mv[pos:end])
+        pos = end
+        buffers: tuple[Buffer, ...] = ()
+        descs = entry.get("b")
+        if descs is not None:
+            if type(descs) is not list:
+                raise MalformedFrame("buffer list ('b') must be an array")
+            nbuf += len(descs)
+            if nbuf > limits.max_buffers:
+                raise FrameTooLarge(f"frame holds over max_buffers ({limits.max_buffers}) buffers")
+            bufs = []
+            for d in descs:
+                buf, pos = _buffer(d, mv, pos, n)
+                bufs.append(buf)
+            buffers = tuple(bufs)
+        out.append(
+            Message(
+                kind,
+                _str(entry, "c") or "",
+                scope=_str(entry, "s"),
+                key=_str(entry, "y"),
+                offset=_opt_int(entry, "o"),
+                epoch=_opt_int(entry, "e"),
+                payload=payload,
+                buffers=buffers,
+            )
+        )
+    if pos != n:
+        raise MalformedFrame(f"frame has {n - pos} bytes after its last message")
+    return out
+
+
+def _buffer(d: Any, mv: memoryview, pos: int, n: int) -> tuple[Buffer, int]:
+    if type(d) is not dict:
+        raise MalformedFrame("buffer descriptor must be a JSON object")
+    path = d.get("p")
+    if type(path) is not list or len(path) > _MAX_PATH:
+        raise MalformedFrame("buffer path ('p') must be an array of at most 64 keys")
+    for step in path:
+        if type(step) is not str and (type(step) is not int or step < 0):
+            raise MalformedFrame("buffer path steps must be strings or non-negative integers")
+    nbytes = _int(d, "n", None)
+    dtype = d.get("t")
+    shape: tuple[int, ...] | None = None
+    if dtype is not None:
+        size = dtype_itemsize(dtype)
+        raw = d.get("s")
+        if type(raw) is not list or len(raw) > _MAX_NDIM:
+            raise MalformedFrame("array shape ('s') must be an array of at most 32 sizes")
+        for dim in raw:
+            if type(dim) is not int or dim < 0:
+                raise MalformedFrame("array shape sizes must be non-negative integers")
+        shape = tuple(raw)
+        if math.prod(shape) * size != nbytes:
+            raise MalformedFrame(
+                f"array of dtype {dtype} and shape {list(shape)} cannot be {nbytes} bytes"
+            )
+    pos += -pos & 7
+    end = pos + nbytes
+    if end > n:
+        raise MalformedFrame("buffer runs past the end of the frame")
+    view = mv[pos:end]
+    # Keep big buffers as views (no copy); copy small ones so they do not pin the frame.
+    data = view if 2 * nbytes >= n else memoryview(bytes(view))
+    return Buffer(tuple(path), dtype, shape, data), end
+
+
+def _int(entry: dict[str, Any], name: str, default: int | None) -> int:
+    v = entry.get(name, default)
+    if type(v) is not int or v < 0:
+        raise MalformedFrame(f"field {name!r} must be a non-negative integer")
+    return v
+
+
+def _opt_int(entry: dict[str, Any], name: str) -> int | None:
+    v = entry.get(name)
+    if v is None:
+        return None
+    if type(v) is not int or v < 0 or v > 2**63:
+        raise MalformedFrame(f"field {name!r} must be a non-negative integer")
+    return v
+
+
+def _str(entry: dict[str, Any], name: str) -> str | None:
+    v = entry.get(name)
+    if v is not None and type(v) is not str:
+        raise MalformedFrame(f"field {name!r} must be a string")
+    return v
+
+
+class FrameReader:
+    """Splits a byte stream (the kernel's Unix socket) into frames. No I/O.
+
+    Feed it whatever the socket returned; it hands back the decoded messages of every frame
+    completed so far. A frame's preamble is checked against the limits as soon as its 12
+    bytes are in, so a lying length field is refused before anything is buffered for it.
+    After a :class:`~nbchannel.errors.FrameError` the stream has lost its framing and the
+    connection must be closed.
+
+    >>> reader = FrameReader()
+    >>> frame = encode_frame([Message.create("publish", "c", 1)])
+    >>> [m.value() for batch in reader.feed(frame[:5]) + reader.feed(frame[5:]) for m in batch]
+    [1]
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._need = 0  # total length of the frame being assembled, 0 = unknown yet
+        self._failed = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[list[Message]]:
+        """Add received bytes; return the messages of each frame they completed, in order."""
+        if self._failed:
+            raise MalformedFrame("stream already failed; close the connection")
+        buf = self._buf
+        buf += data
+        frames: list[list[Message]] = []
+        try:
+            while True:
+                if not self._need:
+                    if len(buf) < PREAMBLE_SIZE:
+                        break
+                    self._need = self.limits.check_preamble(buf)
+                need = self._need
+                if len(buf) < need:
+                    break
+                if len(buf) == need:
+                    chunk = bytes(buf)
+                    buf.clear()
+                else:
+                    chunk = bytes(buf[:need])
+                    del buf[:need]
+                self._need = 0
+                frames.append(decode_frame(chunk, self.limits))
+        except Exception:
+            self._failed = True
+            raise
+        return frames

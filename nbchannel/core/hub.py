@@ -1,0 +1,470 @@
+"""The hub: the in-server router between kernels (owners) and browsers (subscribers).
+
+The hub holds every :class:`~nbchannel.core.channel.Channel` and routes messages between
+:class:`~nbchannel.core.peer.Peer` objects. It never does I/O and never waits: transports
+feed it decoded messages with :meth:`Hub.receive` and write whatever lands in each peer's
+outbox. Because every send is a bounded, non-blocking ``put``, a stalled browser costs the
+kernel and the other browsers nothing, and its memory stays under its queue bound.
+
+Everything a peer does wrong — an unknown channel, a foreign scope, a write it may not
+make, an oversized event — is answered with an ``error`` message to that peer and nothing
+else changes; :meth:`Hub.receive` does not raise.
+
+The hub is single-threaded: call it from the server's event loop only.
+
+Example, with a fake owner and subscriber::
+
+    hub = Hub()
+    kernel = hub.connect_owner("kernel-1")
+    browser = hub.connect_subscriber()
+    hub.receive(kernel, [Message.create("open", "sensor")])
+    hub.receive(kernel, [Message.create("set", "sensor", "Temperature", key="title")])
+    hub.receive(browser, [Message.create("sub", "sensor", scope="kernel-1")])
+    browser.take()   # [subscribed, set title]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from ..errors import (
+    ChannelError,
+    LimitExceeded,
+    MalformedFrame,
+    NbChannelError,
+    NotPermitted,
+    UnknownChannel,
+)
+from . import protocol as P
+from .channel import Channel, ChannelKey
+from .codec import Limits
+from .message import Message
+from .peer import Peer, Role
+
+__all__ = ["ChannelInfo", "Hub", "HubConfig", "PeerInfo"]
+
+log = logging.getLogger("nbchannel.hub")
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Bounds and defaults of a hub. On the server each is a ``c.NbChannel`` trait."""
+
+    #: Default stream history per channel, by items and by bytes (owners may ask for less).
+    history_items: int = 10_000
+    history_bytes: int = 32 * _MiB
+    #: Most bytes of retained state per channel.
+    state_bytes: int = 16 * _MiB
+    #: Queue bound of each subscriber (browser) and each owner (kernel).
+    subscriber_queue_bytes: int = 8 * _MiB
+    owner_queue_bytes: int = 32 * _MiB
+    #: Most channels one subscriber may subscribe to.
+    max_subscriptions: int = 1_000
+    #: Largest event a subscriber may send.
+    max_event_bytes: int = 1 * _MiB
+    #: Target size of one outgoing frame when a queue is drained.
+    batch_bytes: int = 256 * 1024
+    #: Frame limits for decoding.
+    limits: Limits = field(default_factory=Limits)
+
+
+class ChannelInfo(TypedDict):
+    """One channel as reported by :meth:`Hub.channels_info`."""
+
+    scope: str
+    name: str
+    open: bool
+    epoch: int | None
+    owners: int
+    viewers: int
+    state_keys: int
+    state_bytes: int
+    history_items: int
+    history_bytes: int
+    head: int
+    tail: int
+    messages_in: int
+    bytes_in: int
+    messages_out: int
+    bytes_out: int
+    dropped: int
+    events: int
+    rate_in: float
+    rate_out: float
+
+
+class PeerInfo(TypedDict):
+    """One connection as reported by :meth:`Hub.peers_info`."""
+
+    id: int
+    role: str
+    name: str
+    scope: str | None
+    channels: int
+    queued_bytes: int
+    peak_queued_bytes: int
+    dropped: int
+
+
+class Hub:
+    """Channel registry and router. See the module docstring."""
+
+    def __init__(
+        self, config: HubConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config or HubConfig()
+        self.clock = clock
+        self.channels: dict[ChannelKey, Channel] = {}
+        self.peers: set[Peer] = set()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connect_owner(self, scope: str, name: str = "kernel") -> Peer:
+        """Register a kernel connection; its kernel-scoped channels live in ``scope``."""
+        return self._connect("owner", scope, name, self.config.owner_queue_bytes)
+
+    def connect_subscriber(self, name: str = "viewer") -> Peer:
+        """Register a browser (or browser-protocol) connection."""
+        return self._connect("subscriber", None, name, self.config.subscriber_queue_bytes)
+
+    def _connect(self, role: Role, scope: str | None, name: str, queue_bytes: int) -> Peer:
+        peer = Peer(
+            role,
+            scope=scope,
+            name=name,
+            queue_bytes=queue_bytes,
+            batch_bytes=self.config.batch_bytes,
+        )
+        self.peers.add(peer)
+        return peer
+
+    def disconnect(self, peer: Peer) -> None:
+        """Forget a connection. An owner's channels stay open (it may come back and resume)."""
+        if peer not in self.peers:
+            return
+        self.peers.discard(peer)
+        for key in list(peer.channels):
+            ch = self.channels.get(key)
+            if ch is None:
+                continue
+            if peer.role == "owner":
+                ch.owners.discard(peer)
+            else:
+                ch.subscribers.discard(peer)
+                self._presence(ch)
+            self._collect(ch)
+        peer.channels.clear()
+        peer.close()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def receive(self, peer: Peer, messages: Iterable[Message]) -> None:
+        """Act on messages that arrived from ``peer``. Errors go back to the peer as messages."""
+        handle = self._owner_message if peer.role == "owner" else self._subscriber_message
+        for msg in messages:
+            try:
+                handle(peer, msg)
+            except NbChannelError as exc:
+                self.send_error(peer, exc, msg)
+            except Exception:  # one bad message must not take the hub down
+                log.exception("nbchannel hub: unexpected error handling %r from %r", msg, peer)
+                self.send_error(peer, ChannelError("internal error; see the server log"), msg)
+
+    def send_error(self, peer: Peer, exc: NbChannelError, about: Message | None = None) -> None:
+        """Queue an ``error`` message for ``peer``."""
+        payload: P.ErrorPayload = {"code": exc.code, "message": str(exc)}
+        err = Message.create(
+            P.ERROR,
+            about.channel if about is not None else "",
+            payload,
+            scope=about.scope if about is not None else None,
+            key=about.kind if about is not None else None,
+        )
+        peer.outbox.put(err)
+
+    # -- owners ----------------------------------------------------------------------------
+
+    def _owner_scope(self, peer: Peer, msg: Message) -> str:
+        scope = msg.scope
+        if scope is None or scope == peer.scope:
+            assert peer.scope is not None
+            return peer.scope
+        if scope == P.SERVER_SCOPE:
+            return scope
+        raise NotPermitted(
+            f"a kernel may open channels in its own scope or in {P.SERVER_SCOPE!r}, not {scope!r}"
+        )
+
+    def _owner_message(self, peer: Peer, msg: Message) -> None:
+        kind = msg.kind
+        if kind == P.OPEN:
+            self._open(peer, msg)
+            return
+        ch = self._owned(peer, msg)
+        if kind in P.WRITE_KINDS:
+            self._write(ch, msg)
+        elif kind == P.CLOSE:
+            self._close_by(peer, ch)
+        else:
+            raise NotPermitted(f"a kernel cannot send {kind!r} messages")
+
+    def _owned(self, peer: Peer, msg: Message) -> Channel:
+        key = (self._owner_scope(peer, msg), msg.channel)
+        ch = self.channels.get(key)
+        if ch is None or peer not in ch.owners or not ch.is_open:
+            raise UnknownChannel(
+                f"channel {msg.channel!r} is not open on this connection; open it first"
+            )
+        return ch
+
+    def _open(self, peer: Peer, msg: Message) -> None:
+        if not msg.channel:
+            raise UnknownChannel("a channel needs a non-empty name")
+        scope = self._owner_scope(peer, msg)
+        options = msg.value() or {}
+        if not isinstance(options, dict):
+            raise MalformedFrame("'open' payload must be an object")
+        cfg = self.config
+        items = min(_opt_int(options, "history_items", cfg.history_items), cfg.history_items)
+        nbytes = min(_opt_int(options, "history_bytes", cfg.history_bytes), cfg.history_bytes)
+        want_epoch = options.get("epoch")
+        ch = self._channel(scope, msg.channel)
+        resumed = ch.is_open and want_epoch is not None and want_epoch == ch.epoch
+        # A kernel-scoped channel opened again without its epoch (a re-run cell, a restarted
+        # kernel) starts afresh; a server-scoped channel is shared, so a second owner joins it.
+        if not resumed and not (ch.is_open and scope == P.SERVER_SCOPE):
+            ch.open(history_items=items, history_bytes=nbytes)
+            for sub in ch.subscribers:
+                self._replay(sub, ch, None, None)
+        ch.owners.add(peer)
+        peer.channels.add(ch.key)
+        assert ch.epoch is not None
+        opened: P.OpenedPayload = {
+            "epoch": ch.epoch,
+            "head": ch.head,
+            "resumed": resumed,
+            "viewers": len(ch.subscribers),
+        }
+        reply_scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        peer.outbox.put(Message.create(P.OPENED, ch.name, opened, scope=reply_scope))
+
+    def _write(self, ch: Channel, msg: Message) -> None:
+        kind = msg.kind
+        if kind == P.APPEND:
+            out = ch.append(msg)
+        elif kind == P.PUBLISH:
+            out = ch.publish(msg)
+        elif msg.key is None:
+            raise MalformedFrame(f"{kind!r} needs a key")
+        elif kind == P.SET:
+            out = ch.set(msg)
+        else:
+            out = ch.unset(msg)
+        stats = ch.stats
+        size = out.nbytes
+        stats.messages_in += 1
+        stats.bytes_in += size
+        stats.rate_in.add()
+        sent = 0
+        for sub in ch.subscribers:
+            if sub.outbox.put(out):
+                sent += 1
+            else:
+                stats.dropped += 1
+        if sent:
+            stats.messages_out += sent
+            stats.bytes_out += sent * size
+            stats.rate_out.add(sent)
+
+    def _close_by(self, peer: Peer, ch: Channel) -> None:
+        ch.owners.discard(peer)
+        peer.channels.discard(ch.key)
+        if not ch.owners:
+            self._close(ch)
+
+    def _close(self, ch: Channel) -> None:
+        ch.close()
+        for sub in ch.subscribers:
+            sub.outbox.purge(ch.scope, ch.name)
+            sub.outbox.put(Message.create(P.CLOSED, ch.name, scope=ch.scope))
+        self._collect(ch)
+
+    def close_scope(self, scope: str) -> int:
+        """Close every channel of ``scope`` (its kernel shut down or restarted).
+
+        Subscribers get ``closed`` and keep waiting: when the restarted kernel opens the
+        channel again they receive a fresh replay with a new epoch. Returns how many
+        channels were closed.
+        """
+        closed = 0
+        for ch in [c for c in self.channels.values() if c.scope == scope]:
+            for owner in ch.owners:
+                owner.channels.discard(ch.key)
+            ch.owners.clear()
+            if ch.is_open:
+                closed += 1
+            self._close(ch)
+        return closed
+
+    # -- subscribers -----------------------------------------------------------------------
+
+    def _subscriber_message(self, peer: Peer, msg: Message) -> None:
+        kind = msg.kind
+        if msg.scope is None:
+            raise UnknownChannel(
+                f"{kind!r} needs a scope: the kernel id, or {P.SERVER_SCOPE!r} for shared channels"
+            )
+        if not msg.channel:
+            raise UnknownChannel("a channel needs a non-empty name")
+        key = (msg.scope, msg.channel)
+        if kind == P.SUBSCRIBE:
+            self._subscribe(peer, key, msg)
+        elif kind == P.UNSUBSCRIBE:
+            self._unsubscribe(peer, key)
+        elif kind == P.EVENT:
+            self._event(peer, key, msg)
+        else:
+            raise NotPermitted(f"a viewer cannot send {kind!r} messages")
+
+    def _subscribe(self, peer: Peer, key: ChannelKey, msg: Message) -> None:
+        if key not in peer.channels and len(peer.channels) >= self.config.max_subscriptions:
+            raise LimitExceeded(
+                f"this connection already has {len(peer.channels)} subscriptions, the limit "
+                "(c.NbChannel.max_subscriptions); unsubscribe from some first"
+            )
+        ch = self._channel(*key)
+        is_new = peer not in ch.subscribers
+        ch.subscribers.add(peer)
+        peer.channels.add(key)
+        self._replay(peer, ch, msg.epoch, msg.offset)
+        if is_new:
+            self._presence(ch)
+
+    def _replay(self, peer: Peer, ch: Channel, epoch: int | None, since: int | None) -> None:
+        peer.outbox.purge(ch.scope, ch.name)
+        put = peer.outbox.put
+        for m in ch.replay(epoch, since):
+            put(m)
+
+    def _unsubscribe(self, peer: Peer, key: ChannelKey) -> None:
+        ch = self.channels.get(key)
+        peer.channels.discard(key)
+        peer.outbox.purge(*key)
+        if ch is not None and peer in ch.subscribers:
+            ch.subscribers.discard(peer)
+            self._presence(ch)
+            self._collect(ch)
+
+    def _event(self, peer: Peer, key: ChannelKey, msg: Message) -> None:
+        ch = self.channels.get(key)
+        if ch is None or not ch.is_open or not ch.owners:
+            raise UnknownChannel(
+                f"channel {msg.channel!r} has no kernel attached; the event was not delivered"
+            )
+        if msg.nbytes > self.config.max_event_bytes:
+            raise LimitExceeded(
+                f"event of {msg.nbytes} bytes exceeds max_event_bytes "
+                f"({self.config.max_event_bytes}, c.NbChannel.max_event_bytes)"
+            )
+        if msg.key is None:
+            raise MalformedFrame("an event needs a name (the 'y' key field)")
+        msg.value()  # a browser's payload is checked here, so a kernel never gets bad JSON
+        # Owner-facing messages name the scope only for shared channels; a kernel knows its own.
+        scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        event = msg.replace(scope=scope, offset=None, epoch=None)
+        ch.stats.events += 1
+        for owner in ch.owners:
+            if not owner.outbox.put(event):
+                ch.stats.dropped += 1
+                raise LimitExceeded("the kernel is not reading its events; this event was dropped")
+
+    def _presence(self, ch: Channel) -> None:
+        if not ch.owners:
+            return
+        payload: P.PresencePayload = {"viewers": len(ch.subscribers)}
+        scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        for owner in ch.owners:
+            owner.outbox.put(Message.create(P.PRESENCE, ch.name, payload, scope=scope))
+
+    # -- registry --------------------------------------------------------------------------
+
+    def _channel(self, scope: str, name: str) -> Channel:
+        key = (scope, name)
+        ch = self.channels.get(key)
+        if ch is None:
+            cfg = self.config
+            ch = self.channels[key] = Channel(
+                scope,
+                name,
+                history_items=cfg.history_items,
+                history_bytes=cfg.history_bytes,
+                state_bytes=cfg.state_bytes,
+                clock=self.clock,
+            )
+        return ch
+
+    def _collect(self, ch: Channel) -> None:
+        """Drop the record of a channel nobody owns, opened or watches."""
+        if not ch.is_open and not ch.owners and not ch.subscribers:
+            self.channels.pop(ch.key, None)
+
+    # -- observability ---------------------------------------------------------------------
+
+    def channels_info(self) -> list[ChannelInfo]:
+        """Every channel with its size, traffic and rates."""
+        out: list[ChannelInfo] = []
+        for ch in self.channels.values():
+            s = ch.stats
+            out.append(
+                {
+                    "scope": ch.scope,
+                    "name": ch.name,
+                    "open": ch.is_open,
+                    "epoch": ch.epoch,
+                    "owners": len(ch.owners),
+                    "viewers": len(ch.subscribers),
+                    "state_keys": len(ch.state),
+                    "state_bytes": ch.state_bytes,
+                    "history_items": len(ch.history),
+                    "history_bytes": ch.history_bytes,
+                    "head": ch.head,
+                    "tail": ch.tail,
+                    "messages_in": s.messages_in,
+                    "bytes_in": s.bytes_in,
+                    "messages_out": s.messages_out,
+                    "bytes_out": s.bytes_out,
+                    "dropped": s.dropped,
+                    "events": s.events,
+                    "rate_in": s.rate_in.rate(),
+                    "rate_out": s.rate_out.rate(),
+                }
+            )
+        return out
+
+    def peers_info(self) -> list[PeerInfo]:
+        """Every connection with its queue size and drops."""
+        return [
+            {
+                "id": p.id,
+                "role": p.role,
+                "name": p.name,
+                "scope": p.scope,
+                "channels": len(p.channels),
+                "queued_bytes": p.outbox.bytes,
+                "peak_queued_bytes": p.outbox.peak_bytes,
+                "dropped": p.outbox.dropped,
+            }
+            for p in self.peers
+        ]
+
+
+def _opt_int(options: dict[str, Any], name: str, default: int) -> int:
+    v = options.get(name, default)
+    if type(v) is not int or v < 1:
+        raise MalformedFrame(f"'open' option {name!r} must be a positive integer")
+    return v

@@ -1,0 +1,368 @@
+"""Messages and their payloads: JSON plus raw binary buffers.
+
+A :class:`Message` is what every hop exchanges: a few routing fields (``kind``,
+``channel``, ``scope``, ``key``, ``offset``, ``epoch``) plus a *payload*. The payload is any
+JSON-able value in which numpy arrays and ``bytes``-like objects may appear anywhere; they
+are cut out into :class:`Buffer` objects (dtype, shape, path, raw memory) and the JSON keeps
+``null`` in their place, the same convention as ipywidgets' buffer paths. No base64, and a
+C-contiguous array is never copied on the way out.
+
+The payload stays as raw JSON bytes inside the message, so the hub routes and replays
+messages without ever parsing or re-serialising what the kernel sent.
+
+This module does no I/O and imports neither asyncio nor tornado.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..errors import EncodeError, MalformedFrame
+
+__all__ = ["Buffer", "Message", "pack_value", "unpack_value"]
+
+Path = tuple["str | int", ...]
+
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+#: dtype strings accepted on the wire: byte order, then kind and item size.
+DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|f16|c8|c16|c32)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    """One binary buffer of a payload.
+
+    ``path`` locates it in the payload (dict keys and list indices); ``dtype`` and ``shape``
+    are set for numpy arrays and ``None`` for plain bytes; ``data`` is a 1-D unsigned-byte
+    memoryview over the raw memory.
+    """
+
+    path: Path
+    dtype: str | None
+    shape: tuple[int, ...] | None
+    data: memoryview
+
+    @property
+    def nbytes(self) -> int:
+        """Length of the raw data in bytes."""
+        return self.data.nbytes
+
+    def descriptor(self) -> dict[str, Any]:
+        """The JSON description of this buffer written into the frame header."""
+        d: dict[str, Any] = {"p": list(self.path), "n": self.data.nbytes}
+        if self.dtype is not None:
+            d["t"] = self.dtype
+            d["s"] = list(self.shape or ())
+        return d
+
+    def value(self) -> np.ndarray[Any, Any] | bytes:
+        """The buffer as it was sent: a (read-only) numpy array, or ``bytes``."""
+        if self.dtype is None:
+            return bytes(self.data)
+        return np.frombuffer(self.data, dtype=np.dtype(self.dtype)).reshape(self.shape or ())
+
+
+class Message:
+    """One message on the wire.
+
+    Build one from a Python value with :meth:`create`; read the value back with
+    :meth:`value`. Messages are treated as immutable once built: the hub shares one object
+    between every queue that delivers it, and caches its encoded header.
+
+    >>> m = Message.create("publish", "sensor", {"t": 1.0, "v": 21.5})
+    >>> m.value()
+    {'t': 1.0, 'v': 21.5}
+    """
+
+    __slots__ = (
+        "_header",
+        "buffers",
+        "channel",
+        "epoch",
+        "key",
+        "kind",
+        "offset",
+        "payload",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        channel: str = "",
+        *,
+        scope: str | None = None,
+        key: str | None = None,
+        offset: int | None = None,
+        epoch: int | None = None,
+        payload: bytes | memoryview = b"",
+        buffers: tuple[Buffer, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.channel = channel
+        self.scope = scope
+        self.key = key
+        self.offset = offset
+        self.epoch = epoch
+        self.payload = payload
+        self.buffers = buffers
+        self._header: bytes | None = None
+
+    @classmethod
+    def create(
+        cls,
+        kind: str,
+        channel: str = "",
+        value: Any = None,
+        *,
+        scope: str | None = None,
+        key: str | None = None,
+        offset: int | None = None,
+        epoch: int | None = None,
+    ) -> Message:
+        """Build a message whose payload is ``value`` (see :func:`pack_value`)."""
+        payload, buffers = pack_value(value)
+        return cls(
+            kind,
+            channel,
+            scope=scope,
+            key=key,
+            offset=offset,
+            epoch=epoch,
+            payload=payload,
+            buffers=buffers,
+        )
+
+    def value(self) -> Any:
+        """Decode the payload back into Python objects (arrays come back as numpy arrays).
+
+        Raises :class:`~nbchannel.errors.MalformedFrame` if the payload is not valid JSON or
+        a buffer path does not fit it.
+        """
+        return unpack_value(self.payload, self.buffers)
+
+    def replace(self, **fields: Any) -> Message:
+        """A copy with some routing fields changed; payload and buffers are shared."""
+        m = Message(
+            self.kind,
+            self.channel,
+            scope=self.scope,
+            key=self.key,
+            offset=self.offset,
+            epoch=self.epoch,
+            payload=self.payload,
+            buffers=self.buffers,
+        )
+        for name, val in fields.items():
+            setattr(m, name, val)
+        return m
+
+    def header(self) -> bytes:
+        """This message's entry in a frame header (JSON), computed once."""
+        h = self._header
+        if h is None:
+            d: dict[str, Any] = {"k": self.kind}
+            if self.channel:
+                d["c"] = self.channel
+            if self.scope is not None:
+                d["s"] = self.scope
+            if self.key is not None:
+                d["y"] = self.key
+            if self.offset is not None:
+                d["o"] = self.offset
+            if self.epoch is not None:
+                d["e"] = self.epoch
+            if self.payload:
+                d["p"] = len(self.payload)
+            if self.buffers:
+                d["b"] = [b.descriptor() for b in self.buffers]
+            h = self._header = orjson.dumps(d)
+        return h
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes this message occupies on the wire (used for queue bounds)."""
+        n = len(self.payload) + len(self.channel) + 24
+        if self.key is not None:
+            n += len(self.key)
+        for b in self.buffers:
+            n += b.data.nbytes + 40
+        return n
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (
+            self.header() == other.header()
+            and bytes(self.payload) == bytes(other.payload)
+            and all(bytes(a.data) == bytes(b.data) for a, b in zip(self.buffers, other.buffers))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = [f"{self.kind!r}", f"{self.channel!r}"]
+        for name in ("scope", "key", "offset", "epoch"):
+            v = getattr(self, name)
+            if v is not None:
+                fields.append(f"{name}={v!r}")
+        if self.payload:
+            fields.append(f"payload={len(self.payload)}B")
+        if self.buffers:
+            fields.append(f"buffers={len(self.buffers)}")
+        return f"Message({', '.join(fields)})"
+
+
+# -- payload packing ---------------------------------------------------------------------
+
+
+def pack_value(value: Any) -> tuple[bytes, tuple[Buffer, ...]]:
+    """Split ``value`` into JSON bytes and binary buffers.
+
+    numpy arrays of any numeric dtype (bool, int, uint, float, complex), any shape and
+    memory order, and ``bytes``/``bytearray``/``memoryview`` objects may appear anywhere in
+    nested dicts, lists and tuples. C-contiguous little-endian arrays are referenced, not
+    copied; other arrays are made contiguous and little-endian first. ``None`` packs to an
+    empty payload. Tuples become lists. NaN and infinities become ``null`` (JSON has no
+    such numbers).
+
+    Raises :class:`~nbchannel.errors.EncodeError` for values JSON cannot carry (objects,
+    non-string dict keys, object or structured dtypes).
+    """
+    if value is None:
+        return b"", ()
+    buffers: list[Buffer] = []
+    stripped = _strip(value, (), buffers)
+    try:
+        payload = orjson.dumps(stripped, option=_JSON_OPTS)
+    except TypeError as exc:
+        raise EncodeError(
+            f"cannot send this value: {exc}. Payloads are JSON values (dict with string keys, "
+            "list, str, number, bool, None) with numpy arrays or bytes anywhere inside."
+        ) from None
+    return payload, tuple(buffers)
+
+
+def _strip(obj: Any, path: Path, out: list[Buffer]) -> Any:
+    """Return ``obj`` with buffers replaced by ``None`` (copying containers only if needed)."""
+    t = type(obj)
+    if t in _SCALARS:
+        return obj
+    if t is dict or (isinstance(obj, Mapping) and not isinstance(obj, np.ndarray)):
+        new: dict[Any, Any] | None = None
+        for k, v in obj.items():
+            if type(v) in _SCALARS:
+                continue
+            nv = _strip(v, (*path, k), out)
+            if nv is not v:
+                if new is None:
+                    new = dict(obj)
+                new[k] = nv
+        if new is None and t is not dict:
+            return dict(obj)
+        return obj if new is None else new
+    if t is list or t is tuple:
+        items: list[Any] | None = None
+        for i, v in enumerate(obj):
+            if type(v) in _SCALARS:
+                continue
+            nv = _strip(v, (*path, i), out)
+            if nv is not v:
+                if items is None:
+                    items = list(obj)
+                items[i] = nv
+        return obj if items is None else items
+    if isinstance(obj, np.ndarray):
+        out.append(_array_buffer(path, obj))
+        return None
+    if isinstance(obj, _BYTES_TYPES):
+        out.append(_bytes_buffer(path, obj))
+        return None
+    return obj  # numpy scalars, datetimes …: orjson decides
+
+
+def _array_buffer(path: Path, arr: np.ndarray[Any, Any]) -> Buffer:
+    dt = arr.dtype
+    if dt.kind not in "biufc" or dt.fields is not None:
+        raise EncodeError(
+            f"cannot send a numpy array of dtype {dt} at {_fmt_path(path)}: only bool, integer, "
+            "float and complex arrays travel as buffers; convert it first, e.g. arr.astype(float)"
+        )
+    if dt.byteorder == ">":
+        arr = arr.astype(dt.newbyteorder("<"))
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    data = memoryview(arr.reshape(-1).view(np.uint8))
+    return Buffer(path, arr.dtype.str, tuple(int(n) for n in arr.shape), data)
+
+
+def _bytes_buffer(path: Path, obj: bytes | bytearray | memoryview) -> Buffer:
+    mv = memoryview(obj)
+    if mv.format != "B" or mv.ndim != 1 or not mv.c_contiguous:
+        # a strided view (e.g. memoryview(b)[::2]) cannot be written as one buffer
+        mv = mv.cast("B") if mv.c_contiguous else memoryview(mv.tobytes())
+    if isinstance(obj, bytearray):
+        # a bytearray may be mutated after sending; freeze what was sent
+        mv = memoryview(bytes(mv))
+    return Buffer(path, None, None, mv)
+
+
+def _fmt_path(path: Path) -> str:
+    return "payload" + "".join(f"[{p!r}]" for p in path)
+
+
+# -- payload unpacking -------------------------------------------------------------------
+
+
+def unpack_value(payload: bytes | memoryview, buffers: tuple[Buffer, ...] = ()) -> Any:
+    """Inverse of :func:`pack_value`."""
+    if len(payload) == 0:
+        value: Any = None
+    else:
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedFrame(f"payload is not valid JSON: {exc}") from None
+    for buf in buffers:
+        if not buf.path:
+            value = buf.value()
+            continue
+        target = value
+        for step in buf.path[:-1]:
+            target = _step(target, step, buf.path)
+        last = buf.path[-1]
+        _step(target, last, buf.path)  # validates the slot exists
+        target[last] = buf.value()
+    return value
+
+
+def _step(container: Any, step: str | int, path: Path) -> Any:
+    try:
+        if isinstance(container, dict) and isinstance(step, str):
+            return container[step]
+        if isinstance(container, list) and isinstance(step, int) and not isinstance(step, bool):
+            return container[step]
+    except (KeyError, IndexError):
+        pass
+    raise MalformedFrame(f"buffer path {list(path)} does not fit the payload")
+
+
+def dtype_itemsize(dtype: str) -> int:
+    """Item size of a wire dtype string; raises MalformedFrame if it is not one we accept."""
+    if type(dtype) is not str or DTYPE_RE.match(dtype) is None:
+        raise MalformedFrame(f"unsupported buffer dtype {dtype!r}")
+    return int(dtype[2:])
+
+
+def shape_size(shape: tuple[int, ...]) -> int:
+    """Number of elements of ``shape``."""
+    return math.prod(shape)

@@ -1,0 +1,170 @@
+"""A peer's bounded send queue: coalesces state, drops stream items with a gap marker.
+
+This is what keeps one slow browser from costing the kernel or the other browsers anything:
+the hub never waits for a peer, it puts into that peer's outbox and moves on. The outbox
+holds at most ``max_bytes`` of droppable traffic; beyond that:
+
+* **state** (``set``/``unset``) and **presence** are coalesced by key — a newer value
+  replaces the queued one in place, so they never grow the queue beyond one entry per key;
+* **stream** (``append``) and **transient** (``publish``) messages, and ``event`` and
+  ``error`` messages, are dropped and counted; a ``gap`` marker is queued in their place
+  (before the channel's next delivered item, or when the queue drains), so loss is never
+  silent;
+* control messages (``subscribed``, ``closed``, ``opened`` …) are always queued; there is at
+  most one of each per channel in flight because re-subscribing purges the channel first.
+
+A message that alone exceeds the bound is still accepted into an empty queue, so a large
+frame is delayed, never starved.
+
+No I/O, no asyncio: the owner of the outbox is told through ``on_ready`` when the queue
+goes from empty to non-empty.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import protocol as P
+from .message import Message
+
+__all__ = ["Outbox"]
+
+_COALESCED = frozenset({P.SET, P.UNSET, P.PRESENCE})
+_DROPPABLE = frozenset({P.APPEND, P.PUBLISH, P.EVENT, P.ERROR})
+
+
+class _Slot:
+    __slots__ = ("key", "msg", "size")
+
+    def __init__(self, msg: Message, key: Any) -> None:
+        self.msg = msg
+        self.key = key
+        self.size = msg.nbytes
+
+
+class _Gap:
+    __slots__ = ("count", "end", "first")
+
+    def __init__(self, first: int | None) -> None:
+        self.first = first
+        self.end = first
+        self.count = 0
+
+
+class Outbox:
+    """Bounded queue of messages waiting to be sent to one peer."""
+
+    def __init__(self, max_bytes: int, on_ready: Callable[[], None] | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.on_ready = on_ready
+        self._queue: deque[_Slot] = deque()
+        self._coalesce: dict[Any, _Slot] = {}
+        self._gaps: dict[tuple[str, str | None, str], _Gap] = {}
+        #: Bytes currently queued (approximate wire size).
+        self.bytes = 0
+        #: Messages dropped because the queue was full, and state updates coalesced away.
+        self.dropped = 0
+        self.coalesced = 0
+        #: Largest value ``bytes`` has reached.
+        self.peak_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def pending_gaps(self) -> int:
+        """Gap markers waiting to be delivered."""
+        return len(self._gaps)
+
+    def put(self, msg: Message) -> bool:
+        """Queue ``msg``; return False if it was dropped (and counted) instead."""
+        kind = msg.kind
+        if kind in _COALESCED:
+            key = (kind == P.PRESENCE, msg.scope, msg.channel, msg.key)
+            slot = self._coalesce.get(key)
+            if slot is not None:
+                size = msg.nbytes
+                self.bytes += size - slot.size
+                slot.msg, slot.size = msg, size
+                self.coalesced += 1
+                return True
+            slot = _Slot(msg, key)
+            self._coalesce[key] = slot
+            self._push(slot)
+            return True
+        if kind in _DROPPABLE:
+            gkey = (kind, msg.scope, msg.channel)
+            if self._queue and self.bytes + msg.nbytes > self.max_bytes:
+                gap = self._gaps.get(gkey)
+                if gap is None:
+                    gap = self._gaps[gkey] = _Gap(msg.offset)
+                gap.count += 1
+                if msg.offset is not None:
+                    gap.end = msg.offset + 1
+                self.dropped += 1
+                return False
+            if self._gaps:
+                gap = self._gaps.pop(gkey, None)
+                if gap is not None:
+                    self._push(_Slot(_gap_message(gkey, gap), None))
+        self._push(_Slot(msg, None))
+        return True
+
+    def _push(self, slot: _Slot) -> None:
+        was_empty = not self._queue
+        self._queue.append(slot)
+        self.bytes += slot.size
+        if self.bytes > self.peak_bytes:
+            self.peak_bytes = self.bytes
+        if was_empty and self.on_ready is not None:
+            self.on_ready()
+
+    def take(self, max_bytes: int) -> list[Message]:
+        """Remove and return queued messages, about ``max_bytes`` worth (at least one).
+
+        When the queue runs empty, pending gap markers are appended so the peer learns of
+        drops even if nothing else is sent on that channel.
+        """
+        out: list[Message] = []
+        taken = 0
+        queue = self._queue
+        coalesce = self._coalesce
+        while queue and (taken < max_bytes or not out):
+            slot = queue.popleft()
+            if slot.key is not None:
+                del coalesce[slot.key]
+            taken += slot.size
+            out.append(slot.msg)
+        self.bytes -= taken
+        if not queue and self._gaps:
+            out.extend(_gap_message(k, g) for k, g in self._gaps.items())
+            self._gaps.clear()
+        return out
+
+    def purge(self, scope: str | None, channel: str) -> int:
+        """Forget everything queued for one channel (it is about to be replayed afresh)."""
+        keep: deque[_Slot] = deque()
+        removed = 0
+        for slot in self._queue:
+            m = slot.msg
+            if m.channel == channel and m.scope == scope:
+                removed += 1
+                self.bytes -= slot.size
+                if slot.key is not None:
+                    del self._coalesce[slot.key]
+            else:
+                keep.append(slot)
+        self._queue = keep
+        for gkey in [k for k in self._gaps if k[1] == scope and k[2] == channel]:
+            del self._gaps[gkey]
+        return removed
+
+
+def _gap_message(gkey: tuple[str, str | None, str], gap: _Gap) -> Message:
+    kind, scope, channel = gkey
+    payload: dict[str, Any] = {"kind": kind, "count": gap.count, "reason": "dropped"}
+    if gap.first is not None:
+        payload["end"] = gap.end
+    return Message.create(P.GAP, channel, payload, scope=scope, offset=gap.first)

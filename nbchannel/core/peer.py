@@ -1,0 +1,78 @@
+"""One connection to the hub: its role, its subscriptions and its outbox.
+
+A transport (the WebSocket handler, the kernel socket loop, a test) drives a peer with two
+calls: :meth:`Hub.receive <nbchannel.core.hub.Hub.receive>` for what arrived, and
+:meth:`Peer.next_frame` for what to write next::
+
+    peer = hub.connect_subscriber("browser")
+    try:
+        while (frame := await peer.next_frame()) is not None:
+            await websocket.write_message(frame, binary=True)
+    finally:
+        hub.disconnect(peer)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Literal
+
+from .codec import encode_frame_parts
+from .message import Message
+from .outbox import Outbox
+
+__all__ = ["Peer", "Role"]
+
+Role = Literal["owner", "subscriber"]
+_ids = itertools.count(1)
+
+
+class Peer:
+    """A connected owner (kernel) or subscriber (browser)."""
+
+    def __init__(
+        self, role: Role, *, scope: str | None, name: str, queue_bytes: int, batch_bytes: int
+    ) -> None:
+        self.id = next(_ids)
+        self.role: Role = role
+        #: For an owner: the kernel id its kernel-scoped channels belong to.
+        self.scope = scope
+        self.name = name
+        self.batch_bytes = batch_bytes
+        self._ready = asyncio.Event()
+        self.outbox = Outbox(queue_bytes, on_ready=self._ready.set)
+        #: Channels this peer subscribes to (subscriber) or has opened (owner).
+        self.channels: set[tuple[str, str]] = set()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.id} {self.role} {self.name!r}>"
+
+    def take(self) -> list[Message]:
+        """Take the next batch of queued messages (empty if none)."""
+        msgs = self.outbox.take(self.batch_bytes) if self.outbox else []
+        if not self.outbox:
+            self._ready.clear()
+        return msgs
+
+    def take_frame(self) -> list[bytes | memoryview] | None:
+        """The next batch encoded as one frame (a list of parts), or None if nothing is queued."""
+        msgs = self.take()
+        return encode_frame_parts(msgs) if msgs else None
+
+    async def next_frame(self) -> bytes | None:
+        """Wait for queued messages and return them as one frame; None once the peer is closed."""
+        while True:
+            if self.closed:
+                return None
+            if self.outbox:
+                parts = self.take_frame()
+                if parts is not None:
+                    return b"".join(parts)
+            await self._ready.wait()
+
+    def close(self) -> None:
+        """Mark the peer closed and wake its writer so it can stop."""
+        self.closed = True
+        self._ready.set()
