@@ -3,7 +3,18 @@
 The package is laid out by process::
 
     nbchannel/core/     the shared core: wire codec, messages, channels, hub (no I/O)
+    nbchannel/kernel/   the kernel side: LiveChannel and its transports
+    nbchannel/server/   the Jupyter server extension: hub, kernel listener, browser handlers
     nbchannel/errors.py the one error tree
+
+Quick start, in a notebook served by a Jupyter server with nbchannel installed::
+
+    from nbchannel import LiveChannel
+
+    ch = LiveChannel("sensor")
+    ch.set("title", "Temperature")
+    ch.append({"t": 1.0, "v": 21.5})
+    event = ch.wait("click", timeout=10)
 """
 
 from ._version import __version__
@@ -20,13 +31,16 @@ from .errors import (
     UnknownChannel,
     UnsupportedVersion,
 )
+from .kernel.channel import Event, LiveChannel
 
 __all__ = [
     "ChannelError",
     "EncodeError",
+    "Event",
     "FrameError",
     "FrameTooLarge",
     "LimitExceeded",
+    "LiveChannel",
     "MalformedFrame",
     "NbChannelError",
     "NotPermitted",
@@ -35,3 +49,10 @@ __all__ = [
     "UnsupportedVersion",
     "__version__",
 ]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    """Entry point jupyter-server uses to find the extension (imported lazily)."""
+    from .server.app import NbChannel
+
+    return [{"module": "nbchannel", "app": NbChannel}]

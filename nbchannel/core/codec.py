@@ -86,6 +86,10 @@ class Limits:
 
     def check_preamble(self, data: bytes | bytearray | memoryview) -> int:
         """Validate a frame's 12-byte preamble and return the frame's total length."""
+        magic: bytes
+        version: int
+        hlen: int
+        blen: int
         magic, version, hlen, blen = _PREAMBLE.unpack_from(data)
         if magic != MAGIC:
             raise MalformedFrame("not an nbchannel frame: bad magic bytes")
@@ -96,7 +100,8 @@ class Limits:
             )
         if hlen > self.max_header_bytes:
             raise FrameTooLarge(
-                f"frame header of {_mib(hlen)} exceeds max_header_bytes ({_mib(self.max_header_bytes)})"
+                f"frame header of {_mib(hlen)} exceeds max_header_bytes "
+                f"({_mib(self.max_header_bytes)})"
             )
         total = _align8(PREAMBLE_SIZE + hlen) + blen
         if total > self.max_frame_bytes:
@@ -163,7 +168,9 @@ def decode_frame(
         mv = mv.cast("B")
     n = mv.nbytes
     if n < PREAMBLE_SIZE:
-        raise MalformedFrame(f"frame of {n} bytes is shorter than the {PREAMBLE_SIZE}-byte preamble")
+        raise MalformedFrame(
+            f"frame of {n} bytes is shorter than the {PREAMBLE_SIZE}-byte preamble"
+        )
     total = limits.check_preamble(mv)
     if total != n:
         raise MalformedFrame(f"frame is {n} bytes but its preamble says {total}")

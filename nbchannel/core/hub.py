@@ -257,7 +257,7 @@ class Hub:
         kind = msg.kind
         if kind == P.APPEND:
             out = ch.append(msg)
-        elif kind == P.PUBLISH:
+        elif kind == P.PUBLISH or kind == P.GAP:
             out = ch.publish(msg)
         elif msg.key is None:
             raise MalformedFrame(f"{kind!r} needs a key")
@@ -294,15 +294,18 @@ class Hub:
             sub.outbox.put(Message.create(P.CLOSED, ch.name, scope=ch.scope))
         self._collect(ch)
 
-    def close_scope(self, scope: str) -> int:
+    def close_scope(self, scope: str, *, only_orphaned: bool = False) -> int:
         """Close every channel of ``scope`` (its kernel shut down or restarted).
 
         Subscribers get ``closed`` and keep waiting: when the restarted kernel opens the
-        channel again they receive a fresh replay with a new epoch. Returns how many
-        channels were closed.
+        channel again they receive a fresh replay with a new epoch. With ``only_orphaned``,
+        channels that a connected owner holds (a restarted kernel already re-opened them)
+        are kept. Returns how many channels were closed.
         """
         closed = 0
         for ch in [c for c in self.channels.values() if c.scope == scope]:
+            if only_orphaned and ch.owners:
+                continue
             for owner in ch.owners:
                 owner.channels.discard(ch.key)
             ch.owners.clear()

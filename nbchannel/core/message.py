@@ -34,7 +34,7 @@ _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 #: dtype strings accepted on the wire: byte order, then kind and item size.
-DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|f16|c8|c16|c32)$")
+DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,10 @@ class Message:
         return (
             self.header() == other.header()
             and bytes(self.payload) == bytes(other.payload)
-            and all(bytes(a.data) == bytes(b.data) for a, b in zip(self.buffers, other.buffers))
+            and all(
+                bytes(a.data) == bytes(b.data)
+                for a, b in zip(self.buffers, other.buffers, strict=True)
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -301,7 +304,12 @@ def _array_buffer(path: Path, arr: np.ndarray[Any, Any]) -> Buffer:
         arr = arr.astype(dt.newbyteorder("<"))
     if not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    data = memoryview(arr.reshape(-1).view(np.uint8))
+    if DTYPE_RE.match(arr.dtype.str) is None:
+        raise EncodeError(
+            f"cannot send a numpy array of dtype {dt} at {_fmt_path(path)}: extended-precision "
+            "types do not travel (browsers cannot read them); convert with arr.astype(np.float64)"
+        )
+    data = memoryview(arr.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     return Buffer(path, arr.dtype.str, tuple(int(n) for n in arr.shape), data)
 
 

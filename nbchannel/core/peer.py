@@ -61,6 +61,11 @@ class Peer:
         msgs = self.take()
         return encode_frame_parts(msgs) if msgs else None
 
+    async def wait(self) -> None:
+        """Return once something is queued or the peer is closed."""
+        if not self.outbox and not self.closed:
+            await self._ready.wait()
+
     async def next_frame(self) -> bytes | None:
         """Wait for queued messages and return them as one frame; None once the peer is closed."""
         while True:

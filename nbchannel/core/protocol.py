@@ -6,7 +6,8 @@ Two roles talk to the hub:
 * a **subscriber** (a browser page, or any client speaking the browser protocol) reads
   channels and sends events back.
 
-Owner → hub: ``hello``, ``open``, ``close``, ``set``, ``unset``, ``append``, ``publish``.
+Owner → hub: ``hello``, ``open``, ``close``, ``set``, ``unset``, ``append``, ``publish``,
+``gap`` (the kernel's own bounded queue dropped items; passed on to subscribers).
 Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``error``.
 Subscriber → hub: ``sub``, ``unsub``, ``event``.
 Hub → subscriber: ``subscribed``, ``set``, ``unset``, ``append``, ``publish``, ``gap``,
@@ -70,8 +71,8 @@ ERROR: Final = "error"
 
 #: Kinds whose messages carry channel state (retained, replayed, coalesced by key).
 STATE_KINDS: Final = frozenset({SET, UNSET})
-#: Kinds an owner writes into a channel.
-WRITE_KINDS: Final = frozenset({SET, UNSET, APPEND, PUBLISH})
+#: Kinds an owner writes into a channel (``gap``: the kernel's own queue dropped items).
+WRITE_KINDS: Final = frozenset({SET, UNSET, APPEND, PUBLISH, GAP})
 
 
 class OpenPayload(TypedDict, total=False):

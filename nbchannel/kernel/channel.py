@@ -1,0 +1,407 @@
+"""``LiveChannel``: a named, live channel from this kernel to every browser watching it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, TypeVar, overload
+
+from ..core import protocol as P
+from ..core.message import Buffer, Message, pack_value
+from ..errors import ChannelError, EncodeError, FrameError
+from .transport import Transport, TransportStats, default_transport
+
+__all__ = ["ChannelStats", "Event", "LiveChannel"]
+
+log = logging.getLogger("nbchannel")
+Handler = Callable[["Event"], Any]
+H = TypeVar("H", bound=Handler)
+_ANY = "*"
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event a browser sent to a channel, e.g. a click.
+
+    ``name`` is the event's name (``"click"``), ``value`` its payload (numpy arrays and bytes
+    included), ``channel`` the channel's name and ``received`` the ``time.time()`` at which
+    the kernel received it.
+    """
+
+    name: str
+    value: Any
+    channel: str
+    received: float = field(default_factory=time.time)
+
+
+class ChannelStats(TypedDict):
+    """Counters of one channel, plus its transport's."""
+
+    name: str
+    scope: str
+    epoch: int | None
+    viewers: int
+    sent: int
+    dropped: int
+    events: int
+    transport: TransportStats
+
+
+class _Waiter:
+    __slots__ = ("done", "event", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.done = threading.Event()
+        self.event: Event | None = None
+
+
+class LiveChannel:
+    """A live channel: state, a stream and messages to browsers; events back from them.
+
+    ::
+
+        ch = LiveChannel("sensor")                  # kernel-scoped: this notebook's channel
+        ch.set("title", "Temperature")              # retained state, replayed to late joiners
+        ch.append({"t": 1.0, "v": 21.5})            # stream item, replayed on reconnect
+        ch.publish({"cursor": [3, 4]})              # transient, to current viewers only
+
+        @ch.on("click")                             # runs while a cell is busy
+        def clicked(event):
+            print("clicked at", event.value)
+
+        event = ch.wait("click", timeout=10)        # or block the cell until the user acts
+
+    Writes never block: they are encoded at once (numpy arrays are copied, so the caller
+    may reuse them) and queued; the connection's I/O thread sends them in batches. When the
+    queue is full (the hub is gone or far behind), state updates still coalesce to the
+    latest value per key, while stream and transient messages are dropped, counted in
+    :attr:`stats` and reported to the browsers as a gap.
+
+    **Threads.** Every method is thread-safe. Handlers registered with :meth:`on` run on
+    nbchannel's I/O thread, not on the cell's thread, one at a time in arrival order, so they
+    run while a cell is executing; keep them short and hand long work to another thread.
+
+    **Scope.** ``scope="kernel"`` (default) makes a channel private to this kernel's
+    notebook; ``scope="server"`` shares it, by name, with every kernel of the server.
+
+    Creating a second ``LiveChannel`` with the same name and scope in one kernel replaces the
+    first (re-running a cell starts the channel afresh); the old object is closed.
+
+    Where no hub is reachable (plain ``python``, VS Code, Colab) the channel still works
+    locally and warns once that nothing reaches a browser.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        scope: Literal["kernel", "server"] = "kernel",
+        history: int | None = None,
+        history_bytes: int | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise ValueError("a channel name is a non-empty string of at most 200 characters")
+        if scope not in ("kernel", "server"):
+            raise ValueError(f"scope must be 'kernel' or 'server', not {scope!r}")
+        for label, v in (("history", history), ("history_bytes", history_bytes)):
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{label} must be a positive integer")
+        self.name = name
+        self.scope: Literal["kernel", "server"] = scope
+        self._wire_scope: str | None = P.SERVER_SCOPE if scope == "server" else None
+        self._history = history
+        self._history_bytes = history_bytes
+        self._lock = threading.RLock()
+        self._state: dict[str, Any] = {}
+        self._state_msgs: dict[str, Message] = {}
+        self._handlers: dict[str, list[Handler]] = {}
+        self._waiters: list[_Waiter] = []
+        self._streams: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = []
+        self._epoch: int | None = None
+        self._viewers = 0
+        self._closed: str | None = None
+        self._opened = threading.Event()
+        self._sent = 0
+        self._dropped = 0
+        self._events = 0
+        self.last_error = ""
+        self._transport = transport if transport is not None else default_transport()
+        self._transport.register(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self._transport.status
+        return f"<LiveChannel {self.name!r} scope={self.scope} {state} viewers={self._viewers}>"
+
+    # -- writing -------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any) -> None:
+        """Set retained state ``key`` to ``value``; every current and future viewer sees it."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("a state key is a non-empty string")
+        msg = self._message(P.SET, value, key=key)
+        with self._lock:
+            self._state[key] = value
+            self._state_msgs[key] = msg
+        self._send(msg)
+
+    def unset(self, key: str) -> None:
+        """Remove retained state ``key``."""
+        msg = Message(P.UNSET, self.name, scope=self._wire_scope, key=key)
+        with self._lock:
+            self._state.pop(key, None)
+            self._state_msgs.pop(key, None)
+        self._send(msg)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value last :meth:`set` for ``key`` in this kernel."""
+        with self._lock:
+            return self._state.get(key, default)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A copy of the retained state as this kernel set it."""
+        with self._lock:
+            return dict(self._state)
+
+    def append(self, item: Any) -> None:
+        """Append ``item`` to the channel's stream (kept in a bounded history, replayed)."""
+        self._send(self._message(P.APPEND, item))
+
+    def publish(self, message: Any) -> None:
+        """Send a transient ``message`` to the viewers connected right now."""
+        self._send(self._message(P.PUBLISH, message))
+
+    def _message(self, kind: str, value: Any, key: str | None = None) -> Message:
+        self._check_open()
+        payload, buffers = pack_value(value)
+        if buffers:
+            # The caller may reuse its array as soon as we return: freeze what was sent.
+            buffers = tuple(_owned(b) for b in buffers)
+        return Message(
+            kind, self.name, scope=self._wire_scope, key=key, payload=payload, buffers=buffers
+        )
+
+    def _send(self, msg: Message) -> None:
+        if self._transport.send(self, msg):
+            self._sent += 1
+        else:
+            self._dropped += 1
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChannelError(f"LiveChannel {self.name!r} is closed ({self._closed})")
+
+    # -- events --------------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Call ``handler(event)`` for every event named ``event`` (``"*"``: every event).
+
+        Usable as a decorator. The handler runs on nbchannel's I/O thread while cells run;
+        an exception in it is printed and does not stop later events.
+        """
+
+        def register(h: H) -> H:
+            with self._lock:
+                self._handlers.setdefault(event, []).append(h)
+            return h
+
+        return register if handler is None else register(handler)
+
+    def off(self, event: str, handler: Handler | None = None) -> None:
+        """Remove ``handler`` (or every handler) for ``event``."""
+        with self._lock:
+            if handler is None:
+                self._handlers.pop(event, None)
+            elif handler in self._handlers.get(event, []):
+                self._handlers[event].remove(handler)
+
+    def wait(self, event: str = _ANY, timeout: float | None = None) -> Event:
+        """Block until the next event named ``event`` arrives and return it.
+
+        Works inside a running cell (events arrive on another thread). Raises
+        ``TimeoutError`` after ``timeout`` seconds; a kernel interrupt stops the wait.
+        """
+        self._check_open()
+        w = _Waiter(event)
+        with self._lock:
+            self._waiters.append(w)
+        try:
+            if not w.done.wait(timeout):
+                raise TimeoutError(
+                    f"no {event!r} event on channel {self.name!r} within {timeout} s"
+                )
+        finally:
+            with self._lock:
+                if w in self._waiters:
+                    self._waiters.remove(w)
+        assert w.event is not None
+        return w.event
+
+    async def events(self, event: str = _ANY, *, maxsize: int = 1000) -> AsyncIterator[Event]:
+        """Iterate over events as they arrive: ``async for ev in ch.events("click"): ...``.
+
+        At most ``maxsize`` unread events are kept; older ones are dropped first.
+        """
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        entry = (event, loop, queue)
+        with self._lock:
+            self._streams.append(entry)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            with self._lock:
+                if entry in self._streams:
+                    self._streams.remove(entry)
+
+    # -- status --------------------------------------------------------------------------
+
+    @property
+    def viewers(self) -> int:
+        """How many browser connections watch this channel right now."""
+        return self._viewers
+
+    @property
+    def epoch(self) -> int | None:
+        """The hub's epoch of this channel (None until the hub has opened it)."""
+        return self._epoch
+
+    @property
+    def connected(self) -> bool:
+        """Whether the hub has opened this channel on a live connection."""
+        return self._opened.is_set()
+
+    @property
+    def status(self) -> str:
+        """``connected``, ``connecting``, ``reconnecting``, ``unavailable`` or ``closed``."""
+        return "closed" if self._closed else self._transport.status
+
+    def wait_connected(self, timeout: float | None = 10.0) -> bool:
+        """Block until the hub has opened the channel; False on timeout."""
+        return self._opened.wait(timeout)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything written so far has left this process; False on timeout."""
+        return self._transport.flush(timeout)
+
+    @property
+    def stats(self) -> ChannelStats:
+        """Counters: messages sent and dropped, events received, viewers, transport."""
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "epoch": self._epoch,
+            "viewers": self._viewers,
+            "sent": self._sent,
+            "dropped": self._dropped,
+            "events": self._events,
+            "transport": self._transport.stats(),
+        }
+
+    def close(self) -> None:
+        """Close the channel at the hub; viewers are told. Further writes raise."""
+        if self._closed:
+            return
+        self._closed = "closed by close()"
+        self._opened.clear()
+        self._transport.unregister(self)
+
+    def __enter__(self) -> LiveChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- called by the transport ---------------------------------------------------------
+
+    def _open_message(self) -> Message:
+        options: dict[str, int] = {}
+        if self._epoch is not None:
+            options["epoch"] = self._epoch
+        if self._history is not None:
+            options["history_items"] = self._history
+        if self._history_bytes is not None:
+            options["history_bytes"] = self._history_bytes
+        return Message.create(P.OPEN, self.name, options or None, scope=self._wire_scope)
+
+    def _state_messages(self) -> list[Message]:
+        with self._lock:
+            return list(self._state_msgs.values())
+
+    def _superseded(self) -> None:
+        self._closed = "replaced by a newer LiveChannel of the same name"
+        self._opened.clear()
+
+    def _disconnected(self) -> None:
+        self._opened.clear()
+
+    def _receive(self, msg: Message) -> None:
+        kind = msg.kind
+        try:
+            if kind == P.EVENT:
+                self._deliver(Event(msg.key or "", msg.value(), self.name))
+            elif kind == P.OPENED:
+                info = msg.value()
+                self._epoch = info["epoch"]
+                self._viewers = info["viewers"]
+                self._opened.set()
+            elif kind == P.PRESENCE:
+                self._viewers = msg.value()["viewers"]
+            elif kind == P.ERROR:
+                info = msg.value()
+                self.last_error = str(info.get("message"))
+                log.warning("nbchannel: channel %r: %s", self.name, self.last_error)
+            elif kind == P.GAP:
+                self._dropped += int((msg.value() or {}).get("count", 0))
+        except (FrameError, KeyError, TypeError, EncodeError) as exc:
+            log.warning("nbchannel: channel %r: ignored a bad %r message: %s", self.name, kind, exc)
+
+    def _deliver(self, ev: Event) -> None:
+        self._events += 1
+        with self._lock:
+            handlers = [*self._handlers.get(ev.name, ()), *self._handlers.get(_ANY, ())]
+            waiters = [w for w in self._waiters if w.name in (ev.name, _ANY)]
+            for w in waiters:
+                self._waiters.remove(w)
+            streams = [s for s in self._streams if s[0] in (ev.name, _ANY)]
+        for w in waiters:
+            w.event = ev
+            w.done.set()
+        for _, loop, queue in streams:
+            with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is closed
+                loop.call_soon_threadsafe(_put_latest, queue, ev)
+        for h in handlers:
+            try:
+                h(ev)
+            except Exception:
+                log.error("nbchannel: handler for %r on %r failed", ev.name, self.name)
+                traceback.print_exc()
+
+
+def _owned(buf: Buffer) -> Buffer:
+    """The buffer with its own copy of the data, unless it already is immutable bytes."""
+    if isinstance(buf.data.obj, bytes):
+        return buf
+    return Buffer(buf.path, buf.dtype, buf.shape, memoryview(bytes(buf.data)))
+
+
+def _put_latest(queue: asyncio.Queue[Event], ev: Event) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(ev)

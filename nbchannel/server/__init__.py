@@ -1,0 +1,1 @@
+"""The Jupyter server side: the extension app, the kernel listener and the browser handlers."""

@@ -1,0 +1,162 @@
+"""The jupyter-server extension: configuration, the hub, the kernel listener, the routes.
+
+Installed packages enable it automatically (``jupyter_server_config.d/nbchannel.json``);
+``jupyter server extension list`` shows it. Configure it in ``jupyter_server_config.py``::
+
+    c.NbChannel.history_items = 50_000        # stream items kept per channel
+    c.NbChannel.subscriber_queue_bytes = 16 * 2**20
+    c.NbChannel.kernel_transport = "tcp"      # where Unix sockets are unavailable
+
+Routes, under the server's ``base_url``:
+
+* ``nbchannel/ws`` — the browser WebSocket (binary frames, many channels);
+* ``nbchannel/api/channels`` — JSON: channels, connections, rates, drops.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Int, Unicode
+
+from ..core.address import ENV_ADDRESS, ENV_HUB_FILE, ENV_SECRET
+from ..core.codec import Limits
+from ..core.hub import Hub, HubConfig
+from .handlers import ChannelsApiHandler, ChannelSocketHandler
+from .listener import KernelListener
+
+__all__ = ["NbChannel"]
+
+KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+_MiB = 1024 * 1024
+_defaults = HubConfig()
+_limits = Limits()
+
+
+class NbChannel(ExtensionApp):
+    """Live channels between kernels and browsers, served by the Jupyter server."""
+
+    name = "nbchannel"
+    description = "Live, two-way channels between Jupyter kernels and the browser."
+    load_other_extensions = True
+
+    history_items = Int(
+        _defaults.history_items, help="Stream items retained per channel for replay."
+    ).tag(config=True)
+    history_bytes = Int(
+        _defaults.history_bytes, help="Bytes of stream history retained per channel."
+    ).tag(config=True)
+    state_bytes = Int(_defaults.state_bytes, help="Most bytes of retained state per channel.").tag(
+        config=True
+    )
+    subscriber_queue_bytes = Int(
+        _defaults.subscriber_queue_bytes,
+        help="Send-queue bound of each browser connection; beyond it, stream items are "
+        "dropped (with a gap marker) and state is coalesced.",
+    ).tag(config=True)
+    owner_queue_bytes = Int(
+        _defaults.owner_queue_bytes, help="Send-queue bound of each kernel connection."
+    ).tag(config=True)
+    max_subscriptions = Int(
+        _defaults.max_subscriptions, help="Most channels one browser connection may subscribe to."
+    ).tag(config=True)
+    max_event_bytes = Int(
+        _defaults.max_event_bytes, help="Largest event a browser may send to a kernel."
+    ).tag(config=True)
+    batch_bytes = Int(
+        _defaults.batch_bytes, help="Target size of one outgoing frame when a queue drains."
+    ).tag(config=True)
+    max_frame_bytes = Int(
+        _limits.max_frame_bytes, help="Largest frame accepted from a kernel or a browser."
+    ).tag(config=True)
+    max_header_bytes = Int(_limits.max_header_bytes, help="Largest frame header accepted.").tag(
+        config=True
+    )
+    kernel_transport = Enum(
+        ["auto", "unix", "tcp"],
+        "auto",
+        help="How kernels reach the hub: a Unix socket ('auto' where available) or "
+        "a TCP port on 127.0.0.1.",
+    ).tag(config=True)
+    socket_dir = Unicode(
+        "", help="Directory of the kernels' Unix socket (default: the Jupyter runtime directory)."
+    ).tag(config=True)
+    hello_timeout = Float(5.0, help="Seconds a kernel connection has to authenticate.").tag(
+        config=True
+    )
+
+    hub: Hub
+    listener: KernelListener
+
+    def hub_config(self) -> HubConfig:
+        """The hub's bounds from this app's traits."""
+        return HubConfig(
+            history_items=self.history_items,
+            history_bytes=self.history_bytes,
+            state_bytes=self.state_bytes,
+            subscriber_queue_bytes=self.subscriber_queue_bytes,
+            owner_queue_bytes=self.owner_queue_bytes,
+            max_subscriptions=self.max_subscriptions,
+            max_event_bytes=self.max_event_bytes,
+            batch_bytes=self.batch_bytes,
+            limits=Limits(
+                max_frame_bytes=self.max_frame_bytes, max_header_bytes=self.max_header_bytes
+            ),
+        )
+
+    def initialize_settings(self) -> None:
+        """Create the hub, bind the kernel listener and export its address to kernels."""
+        serverapp = self.serverapp
+        assert serverapp is not None
+        self.hub = Hub(self.hub_config())
+        runtime_dir = serverapp.runtime_dir or jupyter_runtime_dir()
+        os.makedirs(runtime_dir, exist_ok=True)
+        self.listener = KernelListener(
+            self.hub,
+            runtime_dir=runtime_dir,
+            port=serverapp.port,
+            transport=self.kernel_transport,
+            socket_dir=self.socket_dir,
+            hello_timeout=self.hello_timeout,
+            log=self.log,
+        )
+        address = self.listener.bind()
+        # Kernels inherit the server's environment when they are launched.
+        os.environ[ENV_ADDRESS] = str(address)
+        os.environ[ENV_SECRET] = self.listener.secret
+        os.environ[ENV_HUB_FILE] = str(self.listener.hub_file)
+        self.settings.update({"nbchannel_hub": self.hub, "nbchannel_listener": self.listener})
+        assert serverapp.event_logger is not None
+        serverapp.event_logger.add_listener(
+            schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action
+        )
+
+    def initialize_handlers(self) -> None:
+        """Register the routes (jupyter-server prefixes them with ``base_url``)."""
+        self.handlers.extend(
+            [
+                (r"/nbchannel/ws", ChannelSocketHandler),
+                (r"/nbchannel/api/channels", ChannelsApiHandler),
+            ]
+        )
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.listener.start()
+
+    async def stop_extension(self) -> None:
+        """Close kernel connections and remove the socket."""
+        await self.listener.stop()
+
+    async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        kernel_id = data.get("kernel_id")
+        if data.get("status") != "success" or not kernel_id:
+            return
+        if data.get("action") in ("shutdown", "restart"):
+            # The kernel process is gone: its channels close and viewers are told. After a
+            # restart, channels opened again by the new process get a new epoch.
+            closed = self.hub.close_scope(kernel_id, only_orphaned=data["action"] == "restart")
+            if closed:
+                self.log.info("nbchannel: closed %d channel(s) of kernel %s", closed, kernel_id)

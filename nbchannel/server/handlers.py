@@ -1,0 +1,143 @@
+"""Browser endpoints: the multiplexed channel WebSocket and the JSON API.
+
+Both use Jupyter's own authentication (cookie or token) and authorizer, like
+jupyter-server's kernel WebSocket; the WebSocket also keeps Jupyter's origin check
+(``WebSocketMixin.check_origin``), so a page on a foreign origin holding only the login
+cookie is refused with 403.
+
+The handlers are thin: bytes in → :func:`~nbchannel.core.codec.decode_frame` →
+:meth:`Hub.receive <nbchannel.core.hub.Hub.receive>`; frames out ← the peer's outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import ensure_async
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .._version import __version__
+from ..core.codec import Limits, decode_frame
+from ..core.hub import Hub
+from ..core.peer import Peer
+from ..errors import FrameError, MalformedFrame
+
+__all__ = ["ChannelSocketHandler", "ChannelsApiHandler"]
+
+#: The resource name the authorizer sees for nbchannel endpoints.
+AUTH_RESOURCE = "nbchannel"
+
+
+class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """``{base_url}nbchannel/ws``: one binary WebSocket per page, carrying many channels."""
+
+    auth_resource = AUTH_RESOURCE
+    peer: Peer | None = None
+    _writer: asyncio.Future[None] | None = None
+
+    def set_default_headers(self) -> None:
+        """No HTML security headers on a WebSocket upgrade (as jupyter-server's kernel socket)."""
+
+    @property
+    def hub(self) -> Hub:
+        hub: Hub = self.settings["nbchannel_hub"]
+        return hub
+
+    @property
+    def limits(self) -> Limits:
+        return self.hub.config.limits
+
+    @property
+    def max_message_size(self) -> int:
+        """Frames over ``c.NbChannel.max_frame_bytes`` close the socket with code 1009."""
+        return self.limits.max_frame_bytes
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        """No per-message compression: numpy buffers do not compress and it costs CPU."""
+        return None
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Authorize, then upgrade to a WebSocket."""
+        user = self.current_user
+        ok = await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE))
+        if not ok:
+            raise web.HTTPError(403)
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        """Register with the hub and start writing its outbox to the socket."""
+        super().open(*args, **kwargs)
+        user = self.current_user
+        name = getattr(user, "username", None) or "viewer"
+        self.peer = self.hub.connect_subscriber(f"{name}@{self.request.remote_ip}")
+        self._writer = asyncio.ensure_future(self._write_loop(self.peer))
+
+    async def _write_loop(self, peer: Peer) -> None:
+        try:
+            while (frame := await peer.next_frame()) is not None:
+                # Awaiting the write is the backpressure: a slow page makes this loop wait,
+                # its outbox fills, and the hub starts coalescing and dropping for it alone.
+                await self.write_message(frame, binary=True)
+        except WebSocketClosedError:
+            pass
+
+    def on_message(self, message: str | bytes) -> None:
+        """Decode one frame and hand its messages to the hub; bad frames get an error."""
+        peer = self.peer
+        if peer is None:
+            return
+        if isinstance(message, str):
+            self.hub.send_error(
+                peer, MalformedFrame("nbchannel speaks binary frames; text message ignored")
+            )
+            return
+        try:
+            msgs = decode_frame(message, self.limits)
+        except FrameError as exc:
+            self.log.info("nbchannel: bad frame from %s: %s", peer.name, exc)
+            self.hub.send_error(peer, exc)
+            return
+        self.hub.receive(peer, msgs)
+
+    def on_close(self) -> None:
+        """Leave the hub; the write loop ends by itself."""
+        if self.peer is not None:
+            self.hub.disconnect(self.peer)
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+
+    def on_finish(self) -> None:  # pragma: no cover - tornado hook after close
+        with contextlib.suppress(Exception):
+            super().on_finish()
+
+
+class ChannelsApiHandler(APIHandler):
+    """``GET {base_url}nbchannel/api/channels``: channels, connections, rates and drops."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Reply with the hub's observability snapshot."""
+        hub: Hub = self.settings["nbchannel_hub"]
+        listener = self.settings.get("nbchannel_listener")
+        body = {
+            "version": __version__,
+            "channels": hub.channels_info(),
+            "peers": hub.peers_info(),
+            "kernel_listener": {
+                "address": str(listener.address) if listener is not None else None,
+                "refused": listener.refused if listener is not None else 0,
+            },
+        }
+        self.set_header("Content-Type", "application/json")
+        self.finish(orjson.dumps(body))

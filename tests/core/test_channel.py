@@ -1,0 +1,108 @@
+"""One channel's epoch, state, bounded history and replay rules."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from nbchannel.core import protocol as P
+from nbchannel.core.channel import Channel
+from nbchannel.core.message import Message
+from nbchannel.errors import LimitExceeded
+
+
+def _channel(items: int = 5, nbytes: int = 1 << 20, state: int = 1 << 20) -> Channel:
+    ch = Channel(
+        "k", "c", history_items=items, history_bytes=nbytes, state_bytes=state, clock=time.monotonic
+    )
+    ch.open()
+    return ch
+
+
+def _append(ch: Channel, value: object) -> Message:
+    return ch.append(Message.create(P.APPEND, "c", value))
+
+
+def test_offsets_are_consecutive_and_history_is_bounded_by_count() -> None:
+    ch = _channel(items=5)
+    stamped = [_append(ch, i) for i in range(12)]
+    assert [m.offset for m in stamped] == list(range(12))
+    assert (ch.tail, ch.head) == (7, 12)
+    assert [m.value() for m in ch.history] == list(range(7, 12))
+
+
+def test_history_is_bounded_by_bytes() -> None:
+    ch = _channel(items=1000, nbytes=2000)
+    for _ in range(100):
+        _append(ch, "x" * 100)
+    assert ch.history_bytes <= 2000
+    assert len(ch.history) == ch.head - ch.tail < 100
+
+
+def test_state_keeps_latest_value_per_key_and_is_bounded() -> None:
+    ch = _channel(state=300)
+    ch.set(Message.create(P.SET, "c", 1, key="a"))
+    ch.set(Message.create(P.SET, "c", 2, key="a"))
+    assert ch.state["a"].value() == 2
+    with pytest.raises(LimitExceeded, match="state_bytes"):
+        ch.set(Message.create(P.SET, "c", "x" * 400, key="b"))
+    assert set(ch.state) == {"a"}
+    ch.unset(Message.create(P.UNSET, "c", key="a"))
+    assert ch.state == {} and ch.state_bytes == 0
+
+
+def test_replay_for_a_new_subscriber_is_state_then_history() -> None:
+    ch = _channel(items=3)
+    ch.set(Message.create(P.SET, "c", "T", key="title"))
+    for i in range(5):
+        _append(ch, i)
+    msgs = ch.replay(None, None)
+    info = msgs[0].value()
+    assert msgs[0].kind == P.SUBSCRIBED
+    assert info == {"epoch": ch.epoch, "head": 5, "tail": 2, "reset": True, "waiting": False}
+    assert [m.kind for m in msgs[1:]] == [P.SET, P.APPEND, P.APPEND, P.APPEND]
+    assert [m.offset for m in msgs[2:]] == [2, 3, 4]
+
+
+def test_replay_resumes_from_the_last_seen_offset() -> None:
+    ch = _channel(items=10)
+    for i in range(8):
+        _append(ch, i)
+    msgs = ch.replay(ch.epoch, 5)
+    assert msgs[0].value()["reset"] is False
+    assert [m.offset for m in msgs if m.kind == P.APPEND] == [5, 6, 7]
+    # up to date: nothing to replay
+    assert [m.kind for m in ch.replay(ch.epoch, 8)] == [P.SUBSCRIBED]
+
+
+def test_replay_from_a_too_old_offset_gives_a_gap_and_the_snapshot() -> None:
+    ch = _channel(items=3)
+    for i in range(10):
+        _append(ch, i)
+    msgs = ch.replay(ch.epoch, 2)
+    assert [m.kind for m in msgs] == [P.SUBSCRIBED, P.GAP, P.APPEND, P.APPEND, P.APPEND]
+    gap = msgs[1]
+    assert gap.offset == 2
+    assert gap.value() == {"kind": "append", "count": 5, "end": 7, "reason": "history"}
+    assert [m.offset for m in msgs[2:]] == [7, 8, 9]
+
+
+def test_replay_from_another_epoch_is_a_reset() -> None:
+    ch = _channel()
+    old = ch.epoch
+    _append(ch, 0)
+    ch.open()
+    assert ch.epoch != old
+    _append(ch, "new")
+    msgs = ch.replay(old, 1)
+    assert msgs[0].value()["reset"] is True
+    assert [m.value() for m in msgs if m.kind == P.APPEND] == ["new"]
+
+
+def test_closed_channel_replays_a_waiting_marker() -> None:
+    ch = _channel()
+    ch.close()
+    msgs = ch.replay(None, None)
+    assert [m.kind for m in msgs] == [P.SUBSCRIBED]
+    assert msgs[0].value()["waiting"] is True

@@ -1,0 +1,349 @@
+"""The hub's routing semantics, with fake owners and subscribers (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from nbchannel.core import protocol as P
+from nbchannel.core.codec import decode_frame
+from nbchannel.core.hub import Hub, HubConfig
+from nbchannel.core.message import Message
+
+from .hubkit import FakeClock, drain, kinds, send, values
+
+
+def _errors(peer_msgs: list[Message]) -> list[str]:
+    return [m.value()["code"] for m in peer_msgs if m.kind == P.ERROR]
+
+
+def test_published_state_stream_and_transient_reach_a_subscriber(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "sensor")
+    send(hub, b, P.SUBSCRIBE, "sensor", scope="k1")
+    drain(b)
+    send(hub, k, P.SET, "sensor", "Temperature", key="title")
+    send(hub, k, P.APPEND, "sensor", {"t": 1.0, "v": np.arange(3.0)})
+    send(hub, k, P.PUBLISH, "sensor", {"ping": 1})
+    msgs = drain(b)
+    assert kinds(msgs) == [P.SET, P.APPEND, P.PUBLISH]
+    assert all(m.scope == "k1" and m.channel == "sensor" for m in msgs)
+    assert msgs[1].offset == 0
+    np.testing.assert_array_equal(msgs[1].value()["v"], np.arange(3.0))
+
+
+def test_channels_are_keyed_by_scope_and_name(hub: Hub) -> None:
+    k1, k2 = hub.connect_owner("k1"), hub.connect_owner("k2")
+    b = hub.connect_subscriber()
+    send(hub, k1, P.OPEN, "c")
+    send(hub, k2, P.OPEN, "c")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k2")
+    drain(b)
+    send(hub, k1, P.PUBLISH, "c", "from k1")
+    send(hub, k2, P.PUBLISH, "c", "from k2")
+    assert values(drain(b), P.PUBLISH) == ["from k2"]
+
+
+def test_server_scoped_channel_is_shared_by_kernels(hub: Hub) -> None:
+    k1, k2 = hub.connect_owner("k1"), hub.connect_owner("k2")
+    b = hub.connect_subscriber()
+    send(hub, k1, P.OPEN, "shared", scope=P.SERVER_SCOPE)
+    send(hub, k1, P.APPEND, "shared", 1, scope=P.SERVER_SCOPE)
+    send(hub, k2, P.OPEN, "shared", scope=P.SERVER_SCOPE)  # joins, keeps data and epoch
+    send(hub, k2, P.APPEND, "shared", 2, scope=P.SERVER_SCOPE)
+    send(hub, b, P.SUBSCRIBE, "shared", scope=P.SERVER_SCOPE)
+    msgs = drain(b)
+    assert values(msgs, P.APPEND) == [1, 2]
+    e1 = [m.value()["epoch"] for m in drain(k1) if m.kind == P.OPENED]
+    e2 = [m.value()["epoch"] for m in drain(k2) if m.kind == P.OPENED]
+    assert e1 == e2
+    # an event reaches both owners
+    send(hub, b, P.EVENT, "shared", {"x": 1}, scope=P.SERVER_SCOPE, key="click")
+    assert values(drain(k1), P.EVENT) == [{"x": 1}]
+    assert values(drain(k2), P.EVENT) == [{"x": 1}]
+
+
+def test_a_kernel_cannot_write_into_another_kernels_scope(hub: Hub) -> None:
+    k1 = hub.connect_owner("k1")
+    send(hub, k1, P.OPEN, "c", scope="k2")
+    assert _errors(drain(k1)) == ["not-permitted"]
+    assert hub.channels == {}
+
+
+def test_late_joiner_gets_current_state_and_history(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    for i in range(5):
+        send(hub, k, P.SET, "c", i, key="step")
+    send(hub, k, P.SET, "c", "T", key="title")
+    for i in range(3):
+        send(hub, k, P.APPEND, "c", i)
+    send(hub, k, P.PUBLISH, "c", "gone")  # transient: only for current viewers
+    late = hub.connect_subscriber()
+    send(hub, late, P.SUBSCRIBE, "c", scope="k1")
+    msgs = drain(late)
+    assert kinds(msgs) == [P.SUBSCRIBED, P.SET, P.SET, P.APPEND, P.APPEND, P.APPEND]
+    assert {m.key: m.value() for m in msgs if m.kind == P.SET} == {"step": 4, "title": "T"}
+    assert values(msgs, P.APPEND) == [0, 1, 2]
+
+
+def test_resume_from_last_offset_gets_exactly_the_missed_items(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    for i in range(4):
+        send(hub, k, P.APPEND, "c", i)
+    seen = drain(b)
+    epoch = seen[0].value()["epoch"]
+    last = max(m.offset for m in seen if m.kind == P.APPEND)
+    hub.disconnect(b)
+    for i in range(4, 9):
+        send(hub, k, P.APPEND, "c", i)
+    b2 = hub.connect_subscriber()
+    send(hub, b2, P.SUBSCRIBE, "c", scope="k1", epoch=epoch, offset=last + 1)
+    msgs = drain(b2)
+    assert msgs[0].value()["reset"] is False
+    assert [m.offset for m in msgs if m.kind == P.APPEND] == [4, 5, 6, 7, 8]
+    assert values(msgs, P.APPEND) == [4, 5, 6, 7, 8]
+
+
+def test_resume_from_a_too_old_offset_gets_snapshot_and_gap(clock: FakeClock) -> None:
+    hub = Hub(HubConfig(history_items=10), clock=clock)
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    epoch = drain(k)[0].value()["epoch"]
+    for i in range(50):
+        send(hub, k, P.APPEND, "c", i)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1", epoch=epoch, offset=3)
+    msgs = drain(b)
+    assert kinds(msgs)[:2] == [P.SUBSCRIBED, P.GAP]
+    assert msgs[1].offset == 3 and msgs[1].value()["end"] == 40
+    assert values(msgs, P.APPEND) == list(range(40, 50))
+
+
+def test_reopened_channel_gets_a_new_epoch_and_viewers_a_reset(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, k, P.APPEND, "c", "old")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    first = drain(b)[0].value()["epoch"]
+    send(hub, k, P.OPEN, "c")  # the cell that made the channel ran again
+    send(hub, k, P.APPEND, "c", "new")
+    msgs = drain(b)
+    info = msgs[0].value()
+    assert msgs[0].kind == P.SUBSCRIBED and info["reset"] and info["epoch"] != first
+    assert values(msgs, P.APPEND) == ["new"]
+
+
+def test_owner_reconnecting_with_its_epoch_resumes(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    epoch = drain(k)[0].value()["epoch"]
+    send(hub, k, P.APPEND, "c", 1)
+    hub.disconnect(k)
+    k2 = hub.connect_owner("k1")
+    send(hub, k2, P.OPEN, "c", {"epoch": epoch})
+    opened = drain(k2)[0].value()
+    assert opened["resumed"] is True and opened["epoch"] == epoch and opened["head"] == 1
+
+
+def test_event_from_viewer_reaches_owner_and_errors_are_reported(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    drain(k)
+    send(hub, b, P.EVENT, "c", {"button": "stop"}, scope="k1", key="click")
+    msgs = drain(k)
+    assert [(m.kind, m.key, m.value()) for m in msgs] == [("event", "click", {"button": "stop"})]
+    assert hub.channels_info()[0]["events"] == 1
+    send(hub, b, P.EVENT, "nope", 1, scope="k1", key="click")
+    send(hub, b, P.EVENT, "c", 1, scope="k1")  # no event name
+    send(hub, b, P.EVENT, "c", 1, key="click")  # no scope
+    send(hub, b, P.APPEND, "c", 1, scope="k1")  # a viewer cannot write
+    assert _errors(drain(b)) == [
+        "unknown-channel",
+        "malformed-frame",
+        "unknown-channel",
+        "not-permitted",
+    ]
+    assert drain(k) == []
+
+
+def test_malformed_and_oversized_events_are_refused(clock: FakeClock) -> None:
+    hub = Hub(HubConfig(max_event_bytes=1000), clock=clock)
+    k, b = hub.connect_owner("k1"), hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    drain(k)
+    bad = Message(P.EVENT, "c", scope="k1", key="x", payload=b"{not json")
+    hub.receive(b, [bad])
+    send(hub, b, P.EVENT, "c", "x" * 5000, scope="k1", key="x")
+    send(hub, b, P.EVENT, "c", "fine", scope="k1", key="x")
+    assert _errors(drain(b)) == ["malformed-frame", "limit-exceeded"]
+    assert values(drain(k), P.EVENT) == ["fine"]
+
+
+def test_owner_errors_do_not_affect_other_messages(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    drain(k), drain(b)
+    hub.receive(
+        k,
+        [
+            Message.create(P.APPEND, "unopened", 1),
+            Message.create(P.SET, "c", 1),  # no key
+            Message.create(P.SUBSCRIBE, "c"),  # wrong role
+            Message.create(P.APPEND, "c", "ok"),
+        ],
+    )
+    assert _errors(drain(k)) == ["unknown-channel", "malformed-frame", "not-permitted"]
+    assert values(drain(b), P.APPEND) == ["ok"]
+
+
+def test_subscribing_before_the_channel_opens_waits_for_it(hub: Hub) -> None:
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "later", scope="k1")
+    msgs = drain(b)
+    assert msgs[0].value()["waiting"] is True
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "later")
+    send(hub, k, P.SET, "later", 1, key="a")
+    msgs = drain(b)
+    assert kinds(msgs) == [P.SUBSCRIBED, P.SET]
+    assert msgs[0].value()["waiting"] is False
+    assert drain(k)[0].value()["viewers"] == 1
+
+
+def test_presence_counts_are_pushed_to_the_owner(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    drain(k)
+    viewers = [hub.connect_subscriber() for _ in range(3)]
+    for v in viewers:
+        send(hub, v, P.SUBSCRIBE, "c", scope="k1")
+    # presence is coalesced: the owner reads only the latest count
+    assert values(drain(k), P.PRESENCE) == [{"viewers": 3}]
+    send(hub, viewers[0], P.UNSUBSCRIBE, "c", scope="k1")
+    hub.disconnect(viewers[1])
+    assert values(drain(k), P.PRESENCE) == [{"viewers": 1}]
+
+
+def test_kernel_shutdown_closes_its_channels_and_viewers_wait_for_reopen(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, k, P.OPEN, "d")
+    send(hub, k, P.APPEND, "c", 1)
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    drain(b)
+    assert hub.close_scope("k1") == 2
+    assert kinds(drain(b)) == [P.CLOSED]
+    assert {(i["name"], i["open"]) for i in hub.channels_info()} == {("c", False)}
+    k2 = hub.connect_owner("k1")  # the restarted kernel
+    send(hub, k2, P.OPEN, "c")
+    send(hub, k2, P.APPEND, "c", "fresh")
+    msgs = drain(b)
+    assert msgs[0].value()["reset"] is True
+    assert values(msgs, P.APPEND) == ["fresh"]
+
+
+def test_stalled_subscriber_does_not_slow_a_fast_one_and_stays_bounded(clock: FakeClock) -> None:
+    bound = 256 * 1024
+    hub = Hub(HubConfig(subscriber_queue_bytes=bound, history_items=100), clock=clock)
+    k = hub.connect_owner("k1")
+    fast, stalled = hub.connect_subscriber("fast"), hub.connect_subscriber("stalled")
+    send(hub, k, P.OPEN, "c")
+    for p in (fast, stalled):
+        send(hub, p, P.SUBSCRIBE, "c", scope="k1")
+    drain(fast)
+    got: list[int] = []
+    row = np.zeros(128)  # ~1 KiB per item
+    n = 5000  # ~5 MiB in total, twenty times the bound
+    for i in range(n):
+        send(hub, k, P.APPEND, "c", {"i": i, "row": row})
+        send(hub, k, P.SET, "c", i, key="step")
+        if i % 50 == 0:
+            got += [m.value()["i"] for m in drain(fast) if m.kind == P.APPEND]
+    got += [m.value()["i"] for m in drain(fast) if m.kind == P.APPEND]
+    assert got == list(range(n))  # the fast one lost nothing
+    assert stalled.outbox.peak_bytes <= bound + 2048
+    assert stalled.outbox.dropped > 0
+    # the stalled one wakes up: what it missed is signalled, and the state is current
+    late = drain(stalled)
+    gaps = [m.value() for m in late if m.kind == P.GAP]
+    items = [m.value()["i"] for m in late if m.kind == P.APPEND]
+    assert sum(g["count"] for g in gaps) == n - len(items)
+    assert [m.value() for m in late if m.kind == P.SET] == [n - 1]
+    info = hub.channels_info()[0]
+    assert info["dropped"] == n - len(items)
+    peers = {p["name"]: p for p in hub.peers_info()}
+    assert peers["fast"]["dropped"] == 0 and peers["stalled"]["dropped"] == n - len(items)
+
+
+def test_subscription_limit(clock: FakeClock) -> None:
+    hub = Hub(HubConfig(max_subscriptions=2), clock=clock)
+    b = hub.connect_subscriber()
+    for name in "abc":
+        send(hub, b, P.SUBSCRIBE, name, scope="k1")
+    msgs = drain(b)
+    assert _errors(msgs) == ["limit-exceeded"]
+    assert "max_subscriptions" in next(m.value()["message"] for m in msgs if m.kind == P.ERROR)
+    assert len(hub.channels) == 2
+
+
+def test_records_of_unwatched_closed_channels_are_collected(hub: Hub) -> None:
+    k, b = hub.connect_owner("k1"), hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    send(hub, b, P.UNSUBSCRIBE, "c", scope="k1")
+    assert hub.channels == {}
+    send(hub, k, P.OPEN, "c")
+    send(hub, k, P.CLOSE, "c")
+    assert hub.channels == {}
+
+
+def test_channel_stats(clock: FakeClock) -> None:
+    hub = Hub(clock=clock)
+    k = hub.connect_owner("k1")
+    subs = [hub.connect_subscriber() for _ in range(2)]
+    send(hub, k, P.OPEN, "c")
+    for s in subs:
+        send(hub, s, P.SUBSCRIBE, "c", scope="k1")
+    for second in range(3):
+        clock.now = 2000 + second
+        for _ in range(10):
+            send(hub, k, P.PUBLISH, "c", "x")
+    clock.now = 2003
+    (info,) = hub.channels_info()
+    assert info["messages_in"] == 30 and info["messages_out"] == 60
+    assert info["viewers"] == 2 and info["owners"] == 1
+    assert info["rate_in"] == pytest.approx(30 / 9)
+
+
+def test_next_frame_wakes_a_writer_and_stops_on_disconnect(hub: Hub) -> None:
+    async def scenario() -> list[list[str]]:
+        k, b = hub.connect_owner("k1"), hub.connect_subscriber()
+        send(hub, k, P.OPEN, "c")
+        send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+        frames: list[list[str]] = []
+
+        async def writer() -> None:
+            while (frame := await b.next_frame()) is not None:
+                frames.append([m.kind for m in decode_frame(frame)])
+
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0)
+        send(hub, k, P.APPEND, "c", 1)
+        await asyncio.sleep(0)
+        hub.disconnect(b)
+        await asyncio.wait_for(task, 1)
+        return frames
+
+    assert asyncio.run(scenario()) == [[P.SUBSCRIBED], [P.APPEND]]

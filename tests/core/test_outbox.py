@@ -1,0 +1,143 @@
+"""The per-peer send queue: bounds, coalescing, gap markers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbchannel.core import protocol as P
+from nbchannel.core.message import Message
+from nbchannel.core.outbox import Outbox
+
+
+def _append(i: int, size: int = 100) -> Message:
+    return Message.create(P.APPEND, "c", {"x": "a" * size}, scope="s", offset=i)
+
+
+def _drain(box: Outbox) -> list[Message]:
+    out: list[Message] = []
+    while box:
+        out.extend(box.take(10_000))
+    return out
+
+
+def test_state_updates_coalesce_by_key_in_place() -> None:
+    box = Outbox(max_bytes=10_000)
+    for i in range(1000):
+        box.put(Message.create(P.SET, "c", i, scope="s", key="a"))
+        box.put(Message.create(P.SET, "c", -i, scope="s", key="b"))
+    assert len(box) == 2
+    assert box.coalesced == 1998  # 2000 puts, 2 entries
+    msgs = box.take(10_000)
+    assert [(m.key, m.value()) for m in msgs] == [("a", 999), ("b", -999)]
+    assert box.bytes == 0
+
+
+def test_state_of_other_channels_and_scopes_is_not_merged() -> None:
+    box = Outbox(max_bytes=10_000)
+    box.put(Message.create(P.SET, "c", 1, scope="s", key="a"))
+    box.put(Message.create(P.SET, "c", 2, scope="t", key="a"))
+    box.put(Message.create(P.SET, "d", 3, scope="s", key="a"))
+    assert len(box) == 3
+
+
+def test_state_is_never_dropped_when_full() -> None:
+    box = Outbox(max_bytes=500)
+    for i in range(20):
+        box.put(_append(i))
+    ok = box.put(Message.create(P.SET, "c", "title", scope="s", key="t"))
+    assert ok
+    assert "t" in [m.key for m in _drain(box)]
+
+
+def test_stream_overflow_drops_and_reports_one_gap_before_next_item() -> None:
+    box = Outbox(max_bytes=1000)
+    accepted = [i for i in range(30) if box.put(_append(i))]
+    assert accepted == list(range(len(accepted)))
+    assert box.dropped == 30 - len(accepted)
+    assert box.bytes <= 1000
+    first = box.take(1_000_000)
+    # the queue ran empty: the pending gap marker comes last
+    gap = first[-1]
+    assert gap.kind == P.GAP
+    assert gap.offset == len(accepted)
+    assert gap.value() == {
+        "kind": "append",
+        "count": 30 - len(accepted),
+        "end": 30,
+        "reason": "dropped",
+    }
+    assert [m.offset for m in first[:-1]] == accepted
+
+
+def test_gap_marker_is_placed_before_the_next_delivered_item() -> None:
+    box = Outbox(max_bytes=300)
+    box.put(_append(0))
+    box.put(_append(1))
+    assert not box.put(_append(2))
+    assert not box.put(_append(3))
+    msgs = box.take(1)  # room again
+    assert box.put(_append(4))
+    msgs += _drain(box)
+    assert [(m.kind, m.offset) for m in msgs] == [
+        (P.APPEND, 0),
+        (P.APPEND, 1),
+        (P.GAP, 2),
+        (P.APPEND, 4),
+    ]
+    assert msgs[2].value()["end"] == 4
+
+
+def test_transient_drops_are_counted_in_a_gap_without_offsets() -> None:
+    box = Outbox(max_bytes=300)
+    for _ in range(10):
+        box.put(Message.create(P.PUBLISH, "c", {"x": "a" * 100}, scope="s"))
+    msgs = _drain(box)
+    gaps = [m for m in msgs if m.kind == P.GAP]
+    assert len(gaps) == 1
+    assert gaps[0].offset is None
+    delivered = len(msgs) - 1
+    assert gaps[0].value() == {"kind": "publish", "count": 10 - delivered, "reason": "dropped"}
+
+
+def test_one_oversized_message_is_accepted_into_an_empty_queue() -> None:
+    box = Outbox(max_bytes=1000)
+    big = Message.create(P.APPEND, "c", np.zeros(10_000), scope="s", offset=0)
+    assert box.put(big)
+    assert not box.put(_append(1))
+    msgs = box.take(1)
+    assert msgs[0] is big
+    assert [m.kind for m in msgs[1:]] == [P.GAP]
+
+
+def test_purge_forgets_one_channel_only() -> None:
+    box = Outbox(max_bytes=10_000)
+    box.put(Message.create(P.SET, "c", 1, scope="s", key="a"))
+    box.put(_append(0))
+    box.put(Message.create(P.SET, "d", 2, scope="s", key="a"))
+    assert box.purge("s", "c") == 2
+    msgs = _drain(box)
+    assert [(m.channel, m.value()) for m in msgs] == [("d", 2)]
+    # coalescing still works for the purged key afterwards
+    box.put(Message.create(P.SET, "c", 3, scope="s", key="a"))
+    box.put(Message.create(P.SET, "c", 4, scope="s", key="a"))
+    assert [m.value() for m in _drain(box)] == [4]
+
+
+def test_on_ready_fires_when_the_queue_becomes_non_empty() -> None:
+    calls = []
+    box = Outbox(max_bytes=10_000, on_ready=lambda: calls.append(1))
+    box.put(_append(0))
+    box.put(_append(1))
+    assert len(calls) == 1
+    _drain(box)
+    box.put(_append(2))
+    assert len(calls) == 2
+
+
+def test_take_batches_by_bytes() -> None:
+    box = Outbox(max_bytes=1_000_000)
+    for i in range(100):
+        box.put(_append(i))
+    size = _append(0).nbytes
+    batch = box.take(10 * size)
+    assert len(batch) == 10
