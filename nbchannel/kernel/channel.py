@@ -154,6 +154,9 @@ class LiveChannel:
 
     def unset(self, key: str) -> None:
         """Remove retained state ``key``."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("a state key is a non-empty string")
+        self._check_open()
         msg = Message(P.UNSET, self.name, scope=self._wire_scope, key=key)
         with self._lock:
             self._state.pop(key, None)
@@ -369,7 +372,7 @@ class LiveChannel:
                 log.warning("nbchannel: channel %r: %s", self.name, self.last_error)
             elif kind == P.GAP:
                 self._dropped += int((msg.value() or {}).get("count", 0))
-        except (FrameError, KeyError, TypeError, EncodeError) as exc:
+        except (FrameError, KeyError, TypeError, AttributeError, ValueError, EncodeError) as exc:
             log.warning("nbchannel: channel %r: ignored a bad %r message: %s", self.name, kind, exc)
 
     def _deliver(self, ev: Event) -> None:

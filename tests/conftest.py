@@ -1,0 +1,49 @@
+"""Shared fixtures: a real Jupyter server with nbchannel, real kernels, browser-protocol viewers.
+
+The server is started once per test session (about two seconds) and only if a test asks for
+it; kernels are started per test through the server's REST API, like a notebook does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from nbchannel.testing import JupyterServer, KernelSession
+
+#: Small bounds so that backpressure and replay limits are reached quickly in tests.
+SUBSCRIBER_QUEUE_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def jupyter() -> Iterator[JupyterServer]:
+    server = JupyterServer(
+        extra_args=[f"--NbChannel.subscriber_queue_bytes={SUBSCRIBER_QUEUE_BYTES}"]
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.cleanup()
+
+
+@pytest.fixture
+def kernel(jupyter: JupyterServer) -> Iterator[KernelSession]:
+    session = jupyter.start_kernel()
+    try:
+        yield session
+    finally:
+        session.shutdown()
+
+
+def open_channel(kernel: KernelSession, name: str, var: str = "ch", **options: object) -> None:
+    """Create ``LiveChannel(name, **options)`` as ``var`` in the kernel; wait until it is open."""
+    kwargs = "".join(f", {k}={v!r}" for k, v in options.items())
+    kernel.execute(
+        "import time, numpy as np\n"
+        "from nbchannel import LiveChannel\n"
+        f"{var} = LiveChannel({name!r}{kwargs})\n"
+        f"assert {var}.wait_connected(10), {var}"
+    )

@@ -1,0 +1,61 @@
+"""The extension as installed and configured: enabled on install, traits, environment."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from nbchannel.testing import JupyterServer, Viewer
+
+from ..conftest import open_channel
+
+
+def test_extension_is_enabled_and_ok_after_install(jupyter: JupyterServer) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        env=jupyter.environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    text = out.stdout + out.stderr
+    lines = [line for line in text.splitlines() if "nbchannel" in line]
+    assert any("enabled" in line for line in lines), text
+    assert any("OK" in line for line in lines), text
+
+
+def test_traits_configure_the_hub_and_the_kernel_transport() -> None:
+    server = JupyterServer(
+        extra_args=["--NbChannel.history_items=7", "--NbChannel.kernel_transport=tcp"]
+    )
+    with server:
+        kernel = server.start_kernel()
+        assert kernel.eval("__import__('os').environ['NBCHANNEL_ADDRESS']").startswith(
+            "tcp:127.0.0.1:"
+        )
+        open_channel(kernel, "small")
+        kernel.execute("for i in range(20): ch.append(i)\nch.flush()")
+
+        async def scenario() -> list[int]:
+            viewer = await Viewer.connect(server.ws_url, token=server.token)
+            view = await viewer.subscribe(kernel.id, "small")
+            await viewer.wait_for(lambda: len(view.items) == 7)
+            await viewer.close()
+            return [v for _, v in view.items]
+
+        assert asyncio.run(scenario()) == list(range(13, 20))
+        kernel.shutdown()
+
+
+def test_kernels_inherit_the_hub_address_and_secret(jupyter: JupyterServer) -> None:
+    kernel = jupyter.start_kernel()
+    try:
+        env = kernel.eval(
+            "{k: v for k, v in __import__('os').environ.items() if k.startswith('NBCHANNEL_')}"
+        )
+    finally:
+        kernel.shutdown()
+    assert env["NBCHANNEL_ADDRESS"].startswith("unix:")
+    assert len(env["NBCHANNEL_SECRET"]) == 64  # 256 bits, hex
+    assert env["NBCHANNEL_HUB_FILE"].endswith(f"nbchannel-hub-{jupyter.port}.json")
