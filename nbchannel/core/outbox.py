@@ -121,22 +121,34 @@ class Outbox:
         if was_empty and self.on_ready is not None:
             self.on_ready()
 
-    def take(self, max_bytes: int) -> list[Message]:
-        """Remove and return queued messages, about ``max_bytes`` worth (at least one).
+    def take(
+        self, max_bytes: int, max_messages: int = 4096, max_header_bytes: int = 256 * 1024
+    ) -> list[Message]:
+        """Remove and return queued messages for one frame (at least one message).
 
-        When the queue runs empty, pending gap markers are appended so the peer learns of
-        drops even if nothing else is sent on that channel.
+        A batch stops at about ``max_bytes`` of messages, ``max_messages`` messages, or
+        ``max_header_bytes`` of estimated frame header — comfortably inside the decoder's
+        :class:`~nbchannel.core.codec.Limits`, so a burst of tiny messages never makes a
+        frame the other side must refuse. When the queue runs empty, pending gap markers
+        are appended so the peer learns of drops even if nothing else is sent on that
+        channel.
         """
         out: list[Message] = []
         taken = 0
+        header = 0
         queue = self._queue
         coalesce = self._coalesce
-        while queue and (taken < max_bytes or not out):
+        while queue and (
+            (taken < max_bytes and len(out) < max_messages and header < max_header_bytes)
+            or not out
+        ):
             slot = queue.popleft()
             if slot.key is not None:
                 del coalesce[slot.key]
             taken += slot.size
-            out.append(slot.msg)
+            msg = slot.msg
+            header += 48 + len(msg.channel) + len(msg.key or "") + 64 * len(msg.buffers)
+            out.append(msg)
         self.bytes -= taken
         if not queue and self._gaps:
             out.extend(_gap_message(k, g) for k, g in self._gaps.items())

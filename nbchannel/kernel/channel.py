@@ -144,8 +144,7 @@ class LiveChannel:
 
     def set(self, key: str, value: Any) -> None:
         """Set retained state ``key`` to ``value``; every current and future viewer sees it."""
-        if not isinstance(key, str) or not key:
-            raise ValueError("a state key is a non-empty string")
+        _check_key(key)
         msg = self._message(P.SET, value, key=key)
         with self._lock:
             self._state[key] = value
@@ -154,8 +153,7 @@ class LiveChannel:
 
     def unset(self, key: str) -> None:
         """Remove retained state ``key``."""
-        if not isinstance(key, str) or not key:
-            raise ValueError("a state key is a non-empty string")
+        _check_key(key)
         self._check_open()
         msg = Message(P.UNSET, self.name, scope=self._wire_scope, key=key)
         with self._lock:
@@ -274,6 +272,13 @@ class LiveChannel:
                     self._streams.remove(entry)
 
     # -- status --------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str | None, str]:
+        """``(scope, name)`` as browsers address this channel: the scope is this kernel's
+        id (None where no hub is reachable) or ``"server"`` for a shared channel."""
+        scope = P.SERVER_SCOPE if self.scope == "server" else self._transport.kernel_id
+        return scope, self.name
 
     @property
     def viewers(self) -> int:
@@ -395,6 +400,11 @@ class LiveChannel:
             except Exception:
                 log.error("nbchannel: handler for %r on %r failed", ev.name, self.name)
                 traceback.print_exc()
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key or len(key) > 1000:
+        raise ValueError("a state key is a non-empty string of at most 1000 characters")
 
 
 def _owned(buf: Buffer) -> Buffer:

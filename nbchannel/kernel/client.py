@@ -114,6 +114,9 @@ class HubClient:
         # guarded by _lock so a channel registered concurrently is opened exactly once.
         self._linked = False
         self.sent_messages = 0
+        #: Messages taken for a frame that the connection broke under (not delivered).
+        self.lost_in_flight = 0
+        self._inflight = 0
         self.sent_bytes = 0
         self.reconnects = 0
         self.last_error = ""
@@ -144,6 +147,8 @@ class HubClient:
             self._channels[key] = channel
             if old is not None and old is not channel:
                 old._superseded()
+                # what the old object queued must not land in the new channel
+                self._outbox.purge(channel._wire_scope, channel.name)
             if self._linked:
                 self._control.append(channel._open_message())
                 self._wake_locked()
@@ -182,7 +187,7 @@ class HubClient:
             "queued_bytes": self._outbox.bytes,
             "sent_messages": self.sent_messages,
             "sent_bytes": self.sent_bytes,
-            "dropped": self._outbox.dropped,
+            "dropped": self._outbox.dropped + self.lost_in_flight,
             "reconnects": self.reconnects,
         }
 
@@ -192,6 +197,8 @@ class HubClient:
         with self._lock:
             self._wake_locked()
         self._thread.join(timeout=2)
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
 
     # -- waking the I/O thread -------------------------------------------------------------
 
@@ -227,6 +234,9 @@ class HubClient:
             try:
                 self._pump(sock)
             except (OSError, FrameError, ConnectionError) as exc:
+                # A frame cut short is not delivered: count its messages as lost.
+                self.lost_in_flight += self._inflight
+                self._inflight = 0
                 if not self._stopping:
                     self.last_error = f"connection to the hub lost: {exc}"
                     log.info("nbchannel: %s; reconnecting", self.last_error)
@@ -330,7 +340,7 @@ class HubClient:
                     msgs = self._take()  # marks the client idle when nothing is left
                     if msgs:
                         pending = [memoryview(p).cast("B") for p in encode_frame_parts(msgs)]
-                        self.sent_messages += len(msgs)
+                        self._inflight = len(msgs)
                 if pending:
                     try:
                         n = sock.sendmsg(pending[:_IOV_MAX])
@@ -338,6 +348,9 @@ class HubClient:
                         n = 0
                     self.sent_bytes += n
                     pending = _advance(pending, n)
+                    if not pending:
+                        self.sent_messages += self._inflight
+                        self._inflight = 0
                     if n:
                         # The socket took data: keep writing (or take the next batch)
                         # until it would block, but still read what arrived meanwhile.

@@ -60,6 +60,11 @@ class Transport(Protocol):
         """``connected``, ``connecting``, ``reconnecting`` or ``unavailable``."""
         ...
 
+    @property
+    def kernel_id(self) -> str | None:
+        """The scope browsers use for this kernel's channels (None: not reachable)."""
+        ...
+
     def register(self, channel: LiveChannel) -> None:
         """Start carrying ``channel`` (opens it at the hub, now or on connect)."""
         ...
@@ -96,6 +101,10 @@ class DetachedTransport:
     @property
     def status(self) -> Status:
         return "unavailable"
+
+    @property
+    def kernel_id(self) -> str | None:
+        return None
 
     def register(self, channel: LiveChannel) -> None:
         with self._lock:

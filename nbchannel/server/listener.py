@@ -80,6 +80,16 @@ class KernelListener:
     def bind(self) -> HubAddress:
         """Bind the listening socket and write the hub file. Synchronous: call at load time."""
         previous = self._read_hub_file()
+        if previous and _is_listening(previous.get("address")):
+            # Another running server owns this hub file: Jupyter picks its final port only
+            # after extensions load, so a second server started on a busy port gets here
+            # with the first one's port. Leave that server's socket and hub file alone.
+            self.log.warning(
+                "nbchannel: %s belongs to a running server; using a separate hub file",
+                self.hub_file,
+            )
+            self.hub_file = self.hub_file.with_name(f"nbchannel-hub-{self.port}-{os.getpid()}.json")
+            previous = {}
         self.secret = previous.get("secret") or secrets.token_hex(32)
         use_unix = self.transport == "unix" or (
             self.transport == "auto" and hasattr(socket, "AF_UNIX")
@@ -308,3 +318,22 @@ class KernelListener:
                 continue
             writer.writelines(parts)
             await writer.drain()
+
+
+def _is_listening(address: object) -> bool:
+    """Whether something accepts connections at a hub address (a live server owns it)."""
+    try:
+        addr = HubAddress.parse(address) if isinstance(address, str) else None
+    except ValueError:
+        addr = None
+    if addr is None or (addr.kind == "unix" and not hasattr(socket, "AF_UNIX")):
+        return False
+    family = socket.AF_UNIX if addr.kind == "unix" else socket.AF_INET
+    target: Any = addr.path if addr.kind == "unix" else (addr.host, addr.port)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(target)
+        except OSError:
+            return False
+    return True

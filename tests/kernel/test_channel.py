@@ -1,0 +1,598 @@
+"""``LiveChannel`` over an in-memory transport: writes, events, status, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nbchannel.core import protocol as P
+from nbchannel.core.message import Message
+from nbchannel.errors import ChannelError, EncodeError
+from nbchannel.kernel.channel import Event, LiveChannel
+from nbchannel.kernel.transport import Status, TransportStats
+
+
+class FakeTransport:
+    """A transport that keeps what it is given; ``accept=False`` drops every write."""
+
+    def __init__(self, *, accept: bool = True) -> None:
+        self.accept = accept
+        self.sent: list[Message] = []
+        self.registered: list[LiveChannel] = []
+        self.unregistered: list[LiveChannel] = []
+
+    @property
+    def status(self) -> Status:
+        return "connected"
+
+    @property
+    def kernel_id(self) -> str | None:
+        return "k-fake"
+
+    def register(self, channel: LiveChannel) -> None:
+        self.registered.append(channel)
+
+    def unregister(self, channel: LiveChannel) -> None:
+        self.unregistered.append(channel)
+
+    def send(self, channel: LiveChannel, msg: Message) -> bool:
+        if self.accept:
+            self.sent.append(msg)
+        return self.accept
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+    def stats(self) -> TransportStats:
+        return {
+            "transport": "fake",
+            "status": "connected",
+            "queued_bytes": 0,
+            "sent_messages": len(self.sent),
+            "sent_bytes": 0,
+            "dropped": 0,
+            "reconnects": 0,
+        }
+
+
+@pytest.fixture
+def transport() -> FakeTransport:
+    return FakeTransport()
+
+
+@pytest.fixture
+def ch(transport: FakeTransport) -> LiveChannel:
+    return LiveChannel("sensor", transport=transport)
+
+
+def event(name: str, value: Any = None, channel: str = "sensor") -> Message:
+    """An ``event`` message as the hub forwards it to the kernel."""
+    return Message.create(P.EVENT, channel, value, key=name)
+
+
+def opened(epoch: int = 7, viewers: int = 0, channel: str = "sensor") -> Message:
+    info: P.OpenedPayload = {"epoch": epoch, "head": 0, "resumed": False, "viewers": viewers}
+    return Message.create(P.OPENED, channel, info)
+
+
+def inject_later(ch: LiveChannel, msgs: list[Message], delay: float = 0.05) -> threading.Thread:
+    """Deliver ``msgs`` from another thread after ``delay``, as the I/O thread would."""
+
+    def run() -> None:
+        time.sleep(delay)
+        for m in msgs:
+            ch._receive(m)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def test_channel_registers_with_its_transport(transport: FakeTransport) -> None:
+    ch = LiveChannel("sensor", transport=transport)
+    assert transport.registered == [ch]
+    assert ch.name == "sensor"
+    assert ch.scope == "kernel"
+
+
+def test_set_keeps_state_and_sends_a_set_with_its_key(
+    ch: LiveChannel, transport: FakeTransport
+) -> None:
+    ch.set("title", "Temperature")
+    ch.set("unit", "°C")
+    assert ch.get("title") == "Temperature"
+    assert ch.get("missing", "default") == "default"
+    assert ch.state == {"title": "Temperature", "unit": "°C"}
+    [m1, m2] = transport.sent
+    assert (m1.kind, m1.channel, m1.key, m1.value()) == (P.SET, "sensor", "title", "Temperature")
+    assert (m2.kind, m2.key, m2.value()) == (P.SET, "unit", "°C")
+    assert m1.scope is None  # kernel scope: the hub fills in this kernel's id
+
+
+def test_state_property_is_a_copy(ch: LiveChannel) -> None:
+    ch.set("a", 1)
+    snapshot = ch.state
+    snapshot["a"] = 2
+    snapshot["b"] = 3
+    assert ch.state == {"a": 1}
+
+
+def test_unset_forgets_the_key_and_sends_unset(ch: LiveChannel, transport: FakeTransport) -> None:
+    ch.set("title", "T")
+    ch.unset("title")
+    assert ch.get("title") is None
+    assert ch.state == {}
+    last = transport.sent[-1]
+    assert (last.kind, last.key, last.value()) == (P.UNSET, "title", None)
+
+
+def test_state_messages_for_reconnect_hold_only_current_keys(ch: LiveChannel) -> None:
+    ch.set("a", 1)
+    ch.set("b", 2)
+    ch.set("a", 10)
+    ch.unset("b")
+    msgs = ch._state_messages()
+    assert [(m.kind, m.key, m.value()) for m in msgs] == [(P.SET, "a", 10)]
+
+
+def test_append_and_publish_send_their_kinds(ch: LiveChannel, transport: FakeTransport) -> None:
+    ch.append({"t": 1.0, "v": 21.5})
+    ch.publish({"cursor": [3, 4]})
+    assert [(m.kind, m.channel, m.key) for m in transport.sent] == [
+        (P.APPEND, "sensor", None),
+        (P.PUBLISH, "sensor", None),
+    ]
+    assert transport.sent[0].value() == {"t": 1.0, "v": 21.5}
+    assert transport.sent[1].value() == {"cursor": [3, 4]}
+
+
+def test_server_scope_is_written_on_every_message(transport: FakeTransport) -> None:
+    ch = LiveChannel("shared", scope="server", transport=transport)
+    ch.set("k", 1)
+    ch.append(2)
+    ch.publish(3)
+    ch.unset("k")
+    assert {m.scope for m in transport.sent} == {P.SERVER_SCOPE}
+    assert ch._open_message().scope == P.SERVER_SCOPE
+
+
+def test_numpy_arrays_are_copied_when_written(ch: LiveChannel, transport: FakeTransport) -> None:
+    frame = np.zeros((2, 3), dtype=np.uint8)
+    series = np.arange(4.0)
+    ch.append({"x": series})
+    ch.set("frame", frame)
+    series[:] = -1  # the caller reuses its buffers right away
+    frame[:] = 255
+    np.testing.assert_array_equal(transport.sent[0].value()["x"], np.arange(4.0))
+    np.testing.assert_array_equal(transport.sent[1].value(), np.zeros((2, 3), np.uint8))
+
+
+def test_bytearray_is_frozen_when_written(ch: LiveChannel, transport: FakeTransport) -> None:
+    data = bytearray(b"abc")
+    view_source = bytearray(b"xyz")
+    ch.publish({"raw": data, "view": memoryview(view_source)})
+    data[:] = b"ZZZ"
+    view_source[:] = b"ZZZ"
+    assert transport.sent[0].value() == {"raw": b"abc", "view": b"xyz"}
+
+
+def test_bytes_are_not_copied(ch: LiveChannel, transport: FakeTransport) -> None:
+    blob = bytes(range(256)) * 64
+    ch.publish({"png": blob})
+    [buf] = transport.sent[0].buffers
+    assert buf.data.obj is blob  # immutable: the message references it, no copy
+
+
+@pytest.mark.parametrize("name", ["", "x" * 201, 42, None])
+def test_invalid_name_is_refused(transport: FakeTransport, name: Any) -> None:
+    with pytest.raises(ValueError, match="non-empty string of at most 200 characters"):
+        LiveChannel(name, transport=transport)
+    assert transport.registered == []
+
+
+def test_longest_name_is_accepted(transport: FakeTransport) -> None:
+    assert LiveChannel("x" * 200, transport=transport).name == "x" * 200
+
+
+def test_invalid_scope_is_refused(transport: FakeTransport) -> None:
+    with pytest.raises(ValueError, match="scope must be 'kernel' or 'server', not 'global'"):
+        LiveChannel("x", scope="global", transport=transport)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("history", 0), ("history", -5), ("history", "100"), ("history_bytes", 0)],
+)
+def test_invalid_history_bounds_are_refused(
+    transport: FakeTransport, option: str, value: Any
+) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be a positive integer"):
+        LiveChannel("x", transport=transport, **{option: value})
+
+
+@pytest.mark.parametrize("key", ["", 5, None])
+def test_invalid_state_key_is_refused(ch: LiveChannel, key: Any) -> None:
+    with pytest.raises(ValueError, match="state key is a non-empty string"):
+        ch.set(key, 1)
+    with pytest.raises(ValueError, match="state key is a non-empty string"):
+        ch.unset(key)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [object(), {1: "non-string key"}, np.array([object()], dtype=object)],
+    ids=["object", "int-key", "object-array"],
+)
+def test_unencodable_value_raises_and_changes_nothing(
+    ch: LiveChannel, transport: FakeTransport, value: Any
+) -> None:
+    ch.set("k", "before")
+    sent = len(transport.sent)
+    with pytest.raises(EncodeError, match="cannot send"):
+        ch.set("k", value)
+    with pytest.raises(EncodeError):
+        ch.append(value)
+    with pytest.raises(EncodeError):
+        ch.publish(value)
+    assert ch.get("k") == "before"
+    assert len(transport.sent) == sent
+    assert ch.stats["sent"] == sent
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def test_on_as_decorator_and_as_call(ch: LiveChannel) -> None:
+    got: list[tuple[str, Any]] = []
+
+    @ch.on("click")
+    def clicked(ev: Event) -> None:
+        got.append(("deco", ev.value))
+
+    def moved(ev: Event) -> None:
+        got.append(("call", ev.value))
+
+    assert ch.on("move", moved) is moved
+    assert callable(clicked)  # the decorator returns the function itself
+    ch._receive(event("click", {"x": 1}))
+    ch._receive(event("move", [2, 3]))
+    ch._receive(event("other", 0))
+    assert got == [("deco", {"x": 1}), ("call", [2, 3])]
+
+
+def test_event_fields(ch: LiveChannel) -> None:
+    got: list[Event] = []
+    ch.on("click", got.append)
+    before = time.time()
+    ch._receive(event("click", {"img": np.arange(3, dtype=np.int16)}))
+    [ev] = got
+    assert (ev.name, ev.channel) == ("click", "sensor")
+    np.testing.assert_array_equal(ev.value["img"], np.arange(3, dtype=np.int16))
+    assert before <= ev.received <= time.time()
+
+
+def test_wildcard_handler_sees_every_event_after_named_ones(ch: LiveChannel) -> None:
+    order: list[str] = []
+    ch.on("*", lambda ev: order.append(f"*:{ev.name}"))
+    ch.on("a", lambda ev: order.append("a"))
+    ch._receive(event("a"))
+    ch._receive(event("b"))
+    assert order == ["a", "*:a", "*:b"]
+
+
+def test_off_removes_one_handler_or_all(ch: LiveChannel) -> None:
+    got: list[str] = []
+
+    def h1(ev: Event) -> None:
+        got.append("h1")
+
+    def h2(ev: Event) -> None:
+        got.append("h2")
+
+    ch.on("click", h1)
+    ch.on("click", h2)
+    ch.off("click", h1)
+    ch._receive(event("click"))
+    assert got == ["h2"]
+    ch.off("click")
+    ch.off("click", h2)  # removing what is not registered is harmless
+    ch.off("never-registered")
+    ch._receive(event("click"))
+    assert got == ["h2"]
+
+
+def test_failing_handler_is_reported_and_later_handlers_run(
+    ch: LiveChannel, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got: list[str] = []
+
+    def broken(ev: Event) -> None:
+        raise ZeroDivisionError("boom in handler")
+
+    ch.on("click", broken)
+    ch.on("click", lambda ev: got.append("second"))
+    ch.on("*", lambda ev: got.append("wildcard"))
+    with caplog.at_level(logging.ERROR, logger="nbchannel"):
+        ch._receive(event("click"))
+        ch._receive(event("click"))
+    assert got == ["second", "wildcard"] * 2
+    assert any("handler for 'click' on 'sensor' failed" in r.getMessage() for r in caplog.records)
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError: boom in handler" in err
+    assert ch.stats["events"] == 2
+
+
+def test_wait_returns_the_next_matching_event_from_another_thread(ch: LiveChannel) -> None:
+    t = inject_later(ch, [event("move", 1), event("click", {"n": 2})])
+    start = time.monotonic()
+    ev = ch.wait("click", timeout=5)
+    t.join()
+    assert (ev.name, ev.value, ev.channel) == ("click", {"n": 2}, "sensor")
+    assert time.monotonic() - start < 2
+
+
+def test_wait_for_any_event(ch: LiveChannel) -> None:
+    t = inject_later(ch, [event("move", 1)])
+    ev = ch.wait(timeout=5)
+    t.join()
+    assert (ev.name, ev.value) == ("move", 1)
+
+
+def test_wait_ignores_events_received_before_it(ch: LiveChannel) -> None:
+    ch._receive(event("click", "old"))
+    t = inject_later(ch, [event("click", "new")])
+    assert ch.wait("click", timeout=5).value == "new"
+    t.join()
+
+
+def test_wait_timeout_says_what_was_awaited(ch: LiveChannel) -> None:
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"no 'click' event on channel 'sensor' within 0.1 s"):
+        ch.wait("click", timeout=0.1)
+    assert 0.09 <= time.monotonic() - start < 2
+    # a timed-out wait leaves nothing behind that would swallow the next event
+    got: list[Event] = []
+    ch.on("click", got.append)
+    ch._receive(event("click"))
+    assert len(got) == 1
+    assert ch._waiters == []
+
+
+def test_several_waiters_all_get_the_event(ch: LiveChannel) -> None:
+    results: list[Any] = []
+
+    def waiter() -> None:
+        results.append(ch.wait("click", timeout=5).value)
+
+    threads = [threading.Thread(target=waiter) for _ in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 5
+    while len(ch._waiters) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    ch._receive(event("click", "go"))
+    for t in threads:
+        t.join(5)
+    assert results == ["go", "go", "go"]
+
+
+def test_events_iterator_receives_events_from_another_thread(ch: LiveChannel) -> None:
+    async def main() -> list[tuple[str, Any]]:
+        got: list[tuple[str, Any]] = []
+        stream = ch.events("tick")
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)  # the iterator is registered once it starts
+        t = inject_later(ch, [event("tick", 0), event("other", "x"), event("tick", 1)])
+        ev = await asyncio.wait_for(first, 5)
+        got.append((ev.name, ev.value))
+        ev = await asyncio.wait_for(stream.__anext__(), 5)
+        got.append((ev.name, ev.value))
+        await stream.aclose()
+        t.join()
+        return got
+
+    assert asyncio.run(main()) == [("tick", 0), ("tick", 1)]
+    assert ch._streams == []  # closing the iterator unregisters it
+
+
+def test_events_iterator_drops_the_oldest_beyond_maxsize(ch: LiveChannel) -> None:
+    async def main() -> list[Any]:
+        stream = ch.events(maxsize=2)
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        # Five events arrive while the loop is busy (this coroutine blocks it on purpose).
+        t = inject_later(ch, [event("tick", i) for i in range(5)], delay=0)
+        t.join()
+        values = [(await asyncio.wait_for(first, 5)).value]
+        values.append((await asyncio.wait_for(stream.__anext__(), 5)).value)
+        nothing_more = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.05)
+        assert not nothing_more.done()
+        nothing_more.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await nothing_more
+        await stream.aclose()
+        return values
+
+    assert asyncio.run(main()) == [3, 4]
+
+
+def test_events_on_a_closed_channel_raise(ch: LiveChannel) -> None:
+    ch.close()
+
+    async def main() -> None:
+        async for _ in ch.events():
+            pass
+
+    with pytest.raises(ChannelError, match="closed"):
+        asyncio.run(main())
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def test_opened_and_presence_update_status(ch: LiveChannel) -> None:
+    assert (ch.connected, ch.epoch, ch.viewers) == (False, None, 0)
+    assert ch.wait_connected(timeout=0) is False
+    ch._receive(opened(epoch=1234, viewers=2))
+    assert (ch.connected, ch.epoch, ch.viewers) == (True, 1234, 2)
+    assert ch.wait_connected(timeout=0) is True
+    ch._receive(Message.create(P.PRESENCE, "sensor", {"viewers": 5}))
+    assert ch.viewers == 5
+    assert "viewers=5" in repr(ch)
+    assert ch.status == "connected"
+    ch._disconnected()
+    assert ch.connected is False
+    assert ch.epoch == 1234  # kept, so a reconnect can resume the channel
+
+
+def test_wait_connected_returns_when_opened_from_another_thread(ch: LiveChannel) -> None:
+    t = inject_later(ch, [opened()])
+    assert ch.wait_connected(timeout=5) is True
+    t.join()
+
+
+def test_error_from_the_hub_is_logged_and_kept(
+    ch: LiveChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    err: P.ErrorPayload = {"code": "limit-exceeded", "message": "state would grow too large"}
+    with caplog.at_level(logging.WARNING, logger="nbchannel"):
+        ch._receive(Message.create(P.ERROR, "sensor", err, key=P.SET))
+    assert ch.last_error == "state would grow too large"
+    assert "state would grow too large" in caplog.text
+
+
+def test_gap_counts_as_dropped(ch: LiveChannel) -> None:
+    gap = {"kind": P.EVENT, "count": 4, "reason": "dropped"}
+    ch._receive(Message.create(P.GAP, "sensor", gap))
+    assert ch.stats["dropped"] == 4
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        Message.create(P.OPENED, "sensor", {"no": "epoch"}),
+        Message.create(P.OPENED, "sensor", None),
+        Message.create(P.PRESENCE, "sensor", [1, 2]),
+        Message.create(P.ERROR, "sensor", "not an object"),
+        Message.create(P.GAP, "sensor", {"count": "many"}),
+        Message.create(P.GAP, "sensor", [4]),
+        Message(P.EVENT, "sensor", key="click", payload=b"{not json"),
+    ],
+    ids=[
+        "opened-no-epoch",
+        "opened-empty",
+        "presence-list",
+        "error-str",
+        "gap-str",
+        "gap-list",
+        "event-bad-json",
+    ],
+)
+def test_bad_messages_from_the_hub_are_logged_not_raised(
+    ch: LiveChannel, msg: Message, caplog: pytest.LogCaptureFixture
+) -> None:
+    got: list[Event] = []
+    ch.on("*", got.append)
+    with caplog.at_level(logging.WARNING, logger="nbchannel"):
+        ch._receive(msg)  # runs on the I/O thread: it must not raise
+    assert "ignored a bad" in caplog.text
+    assert got == []
+    assert ch.connected is False
+    # the channel keeps working
+    ch._receive(event("click", 1))
+    assert [e.value for e in got] == [1]
+
+
+def test_stats_count_sent_dropped_and_events() -> None:
+    transport = FakeTransport()
+    ch = LiveChannel("s", transport=transport)
+    ch.set("a", 1)
+    ch.append(2)
+    transport.accept = False
+    ch.publish(3)
+    ch.append(4)
+    ch._receive(event("click", channel="s"))
+    stats = ch.stats
+    assert (stats["name"], stats["scope"]) == ("s", "kernel")
+    assert (stats["sent"], stats["dropped"], stats["events"]) == (2, 2, 1)
+    assert stats["transport"]["transport"] == "fake"
+    ch._receive(opened(epoch=9, viewers=3, channel="s"))
+    assert (ch.stats["epoch"], ch.stats["viewers"]) == (9, 3)
+
+
+def test_flush_asks_the_transport(ch: LiveChannel) -> None:
+    assert ch.flush(timeout=0.1) is True
+
+
+def test_open_message_carries_history_options_and_epoch(transport: FakeTransport) -> None:
+    ch = LiveChannel("s", history=50, history_bytes=4096, transport=transport)
+    first = ch._open_message()
+    assert (first.kind, first.channel, first.scope) == (P.OPEN, "s", None)
+    assert first.value() == {"history_items": 50, "history_bytes": 4096}
+    ch._receive(opened(epoch=77, channel="s"))
+    assert ch._open_message().value() == {
+        "epoch": 77,
+        "history_items": 50,
+        "history_bytes": 4096,
+    }
+
+
+def test_open_message_without_options_is_empty(ch: LiveChannel) -> None:
+    assert ch._open_message().value() is None
+
+
+# -- closing ---------------------------------------------------------------------------
+
+
+def test_close_unregisters_and_refuses_further_use(
+    ch: LiveChannel, transport: FakeTransport
+) -> None:
+    ch.set("title", "T")
+    ch._receive(opened())
+    ch.close()
+    assert transport.unregistered == [ch]
+    assert ch.status == "closed"
+    assert ch.connected is False
+    assert "closed" in repr(ch)
+    for write in (
+        lambda: ch.set("k", 1),
+        lambda: ch.unset("title"),
+        lambda: ch.append(1),
+        lambda: ch.publish(1),
+        lambda: ch.wait(timeout=0.01),
+    ):
+        with pytest.raises(ChannelError, match=r"LiveChannel 'sensor' is closed \(closed by close"):
+            write()
+    assert ch.get("title") == "T"  # state stays readable
+    ch.close()  # idempotent
+    assert transport.unregistered == [ch]
+
+
+def test_context_manager_closes(transport: FakeTransport) -> None:
+    with LiveChannel("tmp", transport=transport) as ch:
+        ch.publish("hello")
+        assert ch.status == "connected"
+    assert ch.status == "closed"
+    assert transport.unregistered == [ch]
+    with pytest.raises(ChannelError):
+        ch.publish("too late")
+
+
+def test_superseded_channel_says_it_was_replaced(ch: LiveChannel) -> None:
+    ch._receive(opened())
+    ch._superseded()
+    assert ch.connected is False
+    assert ch.status == "closed"
+    with pytest.raises(ChannelError, match="replaced by a newer LiveChannel of the same name"):
+        ch.append(1)

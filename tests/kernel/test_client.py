@@ -1,0 +1,543 @@
+"""``HubClient`` against a real ``KernelListener`` and ``Hub`` served on a background loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from nbchannel.core import protocol as P
+from nbchannel.core.address import (
+    ENV_ADDRESS,
+    ENV_HUB_FILE,
+    ENV_KERNEL_ID,
+    ENV_SECRET,
+    HubAddress,
+)
+from nbchannel.core.hub import Hub
+from nbchannel.core.message import Message
+from nbchannel.core.peer import Peer
+from nbchannel.errors import ChannelError
+from nbchannel.kernel.channel import Event, LiveChannel
+from nbchannel.kernel.client import HubClient, find_kernel_id
+from nbchannel.kernel.transport import default_transport, set_default_transport
+from nbchannel.server.listener import KernelListener
+
+T = TypeVar("T")
+PORT = 8899
+KERNEL = "k1"
+
+
+class HubThread:
+    """A hub and its kernel listener, served by an event loop on a background thread.
+
+    The hub is single-threaded: tests touch it only through :meth:`call`.
+    """
+
+    def __init__(self, runtime_dir: Path) -> None:
+        self.runtime_dir = runtime_dir
+        self.hub = Hub()
+        self.listener: KernelListener | None = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop")
+        self._thread.start()
+
+    def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
+        """``fn()`` run on the loop thread; its result."""
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def start(self, hub: Hub | None = None) -> KernelListener:
+        """Start a listener (a server (re)starting), on a new hub if given."""
+        if hub is not None:
+            self.hub = hub
+        listener = KernelListener(
+            self.hub, runtime_dir=str(self.runtime_dir), port=PORT, hello_timeout=2.0
+        )
+        asyncio.run_coroutine_threadsafe(listener.start(), self.loop).result(5)
+        self.listener = listener
+        return listener
+
+    def stop(self) -> None:
+        """Stop the listener (the server goes away); the hub object stays."""
+        if self.listener is not None:
+            asyncio.run_coroutine_threadsafe(self.listener.stop(), self.loop).result(5)
+            self.listener = None
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    # -- hub access ----------------------------------------------------------------------
+
+    def subscribe(self, name: str, scope: str = KERNEL) -> Peer:
+        """A browser-like subscriber to ``(scope, name)``."""
+
+        def run() -> Peer:
+            peer = self.hub.connect_subscriber()
+            self.hub.receive(peer, [Message.create(P.SUBSCRIBE, name, scope=scope)])
+            return peer
+
+        return self.call(run)
+
+    def send_event(
+        self,
+        peer: Peer,
+        name: str,
+        event: str,
+        value: Any = None,
+        *,
+        scope: str = KERNEL,
+        delay: float = 0.0,
+    ) -> None:
+        """``peer`` sends an event, now or (without waiting for it) after ``delay``."""
+        msgs = [Message.create(P.EVENT, name, value, scope=scope, key=event)]
+        if delay:
+            self.loop.call_soon_threadsafe(
+                lambda: self.loop.call_later(delay, self.hub.receive, peer, msgs)
+            )
+        else:
+            self.call(lambda: self.hub.receive(peer, msgs))
+
+    def take(self, peer: Peer) -> list[Message]:
+        """What the hub queued for ``peer`` so far."""
+
+        def run() -> list[Message]:
+            out: list[Message] = []
+            while batch := peer.take():
+                out.extend(batch)
+            return out
+
+        return self.call(run)
+
+    def state(self, name: str, scope: str = KERNEL) -> dict[str, Any] | None:
+        """The hub's retained state of a channel, decoded; None if it is not open."""
+
+        def run() -> dict[str, Any] | None:
+            ch = self.hub.channels.get((scope, name))
+            if ch is None or not ch.is_open:
+                return None
+            return {k: m.value() for k, m in ch.state.items()}
+
+        return self.call(run)
+
+    def history(self, name: str, scope: str = KERNEL) -> list[Any]:
+        return self.call(lambda: [m.value() for m in self.hub.channels[(scope, name)].history])
+
+    def epoch(self, name: str, scope: str = KERNEL) -> int | None:
+        return self.call(lambda: ch.epoch if (ch := self.hub.channels.get((scope, name))) else None)
+
+    def messages_in(self, name: str, scope: str = KERNEL) -> int:
+        return self.call(lambda: self.hub.channels[(scope, name)].stats.messages_in)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
+def collect(ht: HubThread, peer: Peer, kinds: Iterable[str], count: int) -> list[Message]:
+    """Messages of ``kinds`` the subscriber receives, once there are ``count`` of them."""
+    wanted = set(kinds)
+    got: list[Message] = []
+
+    def enough() -> bool:
+        got.extend(m for m in ht.take(peer) if m.kind in wanted)
+        return len(got) >= count
+
+    wait_until(enough)
+    return got
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A short runtime directory, so the socket path fits in it."""
+    d = Path(tempfile.mkdtemp(prefix="nbc-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def ht(runtime_dir: Path) -> Iterator[HubThread]:
+    hub_thread = HubThread(runtime_dir)
+    hub_thread.start()
+    try:
+        yield hub_thread
+    finally:
+        hub_thread.close()
+
+
+@pytest.fixture
+def client(ht: HubThread) -> Iterator[HubClient]:
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    c = HubClient(listener.address, listener.secret, KERNEL, hub_file=str(listener.hub_file))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+# -- connecting and writing --------------------------------------------------------------
+
+
+def test_channel_opens_and_writes_reach_the_hub(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("sensor", transport=client)
+    assert ch.wait_connected(5)
+    assert ch.status == "connected"
+    assert ch.epoch is not None and ch.epoch == ht.epoch("sensor")
+    viewer = ht.subscribe("sensor")
+    wait_until(lambda: ch.viewers == 1)
+
+    ch.set("title", "Temperature")
+    ch.append({"t": 1.0, "v": np.arange(3.0)})
+    ch.publish("ping")
+    ch.set("unit", "°C")
+    ch.unset("unit")
+    assert ch.flush(5) is True
+
+    got = collect(ht, viewer, {P.SET, P.UNSET, P.APPEND, P.PUBLISH}, 4)
+    if got[-1].kind != P.UNSET:  # "unit"'s set went out before its unset arrived
+        got += collect(ht, viewer, {P.UNSET}, 1)
+    # (otherwise the viewer's queue coalesced "unit"'s set and unset into the unset)
+    assert [(m.kind, m.key) for m in got if m.key != "unit"] == [
+        (P.SET, "title"),
+        (P.APPEND, None),
+        (P.PUBLISH, None),
+    ]
+    assert (got[-1].kind, got[-1].key) == (P.UNSET, "unit")
+    item = got[1].value()
+    assert item["t"] == 1.0
+    np.testing.assert_array_equal(item["v"], np.arange(3.0))
+    assert got[2].value() == "ping"
+    assert ht.state("sensor") == {"title": "Temperature"}
+    assert len(ht.history("sensor")) == 1
+    stats = ch.stats
+    assert (stats["sent"], stats["dropped"]) == (5, 0)
+    assert stats["transport"]["status"] == "connected"
+    assert stats["transport"]["sent_bytes"] > 0
+
+
+def test_writes_made_before_the_connection_are_delivered(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("early", transport=client)
+    ch.set("title", "T")  # most likely queued before the I/O thread has connected
+    ch.append(1)
+    assert ch.flush(5)
+    wait_until(lambda: ht.state("early") == {"title": "T"})
+    wait_until(lambda: ht.history("early") == [1])
+
+
+def test_server_scoped_channel_is_shared_by_name(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("shared", scope="server", transport=client)
+    assert ch.wait_connected(5)
+    ch.set("k", 1)
+    wait_until(lambda: ht.state("shared", scope=P.SERVER_SCOPE) == {"k": 1})
+    viewer = ht.subscribe("shared", scope=P.SERVER_SCOPE)
+    ht.send_event(viewer, "shared", "click", 5, scope=P.SERVER_SCOPE, delay=0.1)
+    assert ch.wait("click", timeout=5).value == 5
+
+
+def test_events_reach_handlers_on_the_io_thread_and_wait(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("controls", transport=client)
+    assert ch.wait_connected(5)
+    viewer = ht.subscribe("controls")
+    seen: list[tuple[str, Any]] = []
+    handled = threading.Event()
+
+    @ch.on("click")
+    def clicked(ev: Event) -> None:
+        seen.append((threading.current_thread().name, ev.value))
+        handled.set()
+
+    ht.send_event(viewer, "controls", "click", {"x": 3}, delay=0.1)
+    ev = ch.wait("click", timeout=5)  # the "cell" blocks here; the event still arrives
+    assert (ev.name, ev.value, ev.channel) == ("click", {"x": 3}, "controls")
+    assert handled.wait(5)
+    assert seen == [("nbchannel-io", {"x": 3})]
+    assert ch.stats["events"] == 1
+
+
+def test_event_with_binary_payload_arrives_as_an_array(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("frames", transport=client)
+    assert ch.wait_connected(5)
+    viewer = ht.subscribe("frames")
+    got: list[Event] = []
+    ch.on("pointer", got.append)
+    ht.send_event(viewer, "frames", "pointer", {"xy": np.array([3, 4], dtype=np.int32)})
+    wait_until(lambda: got)
+    np.testing.assert_array_equal(got[0].value["xy"], np.array([3, 4], dtype=np.int32))
+
+
+def test_close_reaches_the_hub(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("tmp", transport=client)
+    assert ch.wait_connected(5)
+    viewer = ht.subscribe("tmp")
+    ch.close()
+    assert collect(ht, viewer, {P.CLOSED}, 1)[0].channel == "tmp"
+    assert ht.state("tmp") is None
+    with pytest.raises(ChannelError, match="closed"):
+        ch.publish(1)
+
+
+def test_new_channel_of_the_same_name_replaces_the_old(ht: HubThread, client: HubClient) -> None:
+    old = LiveChannel("plot", transport=client)
+    assert old.wait_connected(5)
+    old.set("title", "old")
+    assert old.flush(5)
+    wait_until(lambda: ht.state("plot") == {"title": "old"})
+
+    new = LiveChannel("plot", transport=client)  # the cell was run again
+    with pytest.raises(ChannelError, match="replaced"):
+        old.append(1)
+    wait_until(lambda: new.connected and new.epoch != old.epoch)
+    assert new.epoch == ht.epoch("plot")
+    assert ht.state("plot") == {}  # a fresh start, not the old run's state
+    new.append("fresh")
+    assert new.flush(5)
+    wait_until(lambda: ht.history("plot") == ["fresh"])
+
+
+def test_writes_queued_by_a_replaced_channel_do_not_leak_into_the_new_one(
+    ht: HubThread, client: HubClient
+) -> None:
+    old = LiveChannel("plot", transport=client)
+    assert old.wait_connected(5)
+    ht.stop()
+    wait_until(lambda: not old.connected)
+    for i in range(3):
+        old.append(i)  # queued: the server is away
+    new = LiveChannel("plot", transport=client)  # the cell was run again
+    new.append("fresh")
+    ht.start()
+    assert new.wait_connected(5)
+    assert new.flush(5)
+    time.sleep(0.1)
+    assert ht.history("plot") == ["fresh"]
+
+
+def test_flush_is_false_while_the_hub_is_unreachable(runtime_dir: Path) -> None:
+    address = HubAddress("unix", path=str(runtime_dir / "nobody.sock"))
+    client = HubClient(address, "0" * 64, KERNEL)
+    try:
+        ch = LiveChannel("x", transport=client)
+        ch.publish(1)
+        start = time.monotonic()
+        assert ch.flush(0.2) is False
+        assert 0.15 <= time.monotonic() - start < 2
+        wait_until(lambda: ch.status == "reconnecting")
+        assert "cannot reach the nbchannel hub" in client.last_error
+        assert ch.wait_connected(0.05) is False
+    finally:
+        client.close()
+
+
+def test_wrong_secret_is_reported_and_never_connects(ht: HubThread) -> None:
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    client = HubClient(listener.address, "0" * 64, KERNEL)
+    try:
+        ch = LiveChannel("x", transport=client)
+        wait_until(lambda: "refused this kernel: wrong or missing secret" in client.last_error)
+        assert ch.wait_connected(0.1) is False
+        assert ch.status in ("connecting", "reconnecting")
+        assert listener.refused >= 1
+        assert ht.call(lambda: ht.hub.channels) == {}
+    finally:
+        client.close()
+
+
+# -- reconnecting ------------------------------------------------------------------------
+
+
+def test_reconnects_to_a_restarted_server_and_restores_state(
+    ht: HubThread, client: HubClient
+) -> None:
+    ch = LiveChannel("sensor", transport=client)
+    assert ch.wait_connected(5)
+    ch.set("title", "Temperature")
+    ch.append(1)
+    assert ch.flush(5)
+    wait_until(lambda: ht.state("sensor") == {"title": "Temperature"})
+    old_epoch = ch.epoch
+
+    ht.stop()  # the Jupyter server goes away …
+    wait_until(lambda: not ch.connected)
+    assert ch.status == "reconnecting"
+    ch.set("unit", "°C")  # written while it is away
+    ht.start(Hub())  # … and a new one starts on the same port: same hub file and socket path
+
+    assert ch.wait_connected(5)
+    wait_until(lambda: ht.state("sensor") == {"title": "Temperature", "unit": "°C"})
+    assert ch.epoch == ht.epoch("sensor") != old_epoch
+    assert ht.history("sensor") == []  # the stream was not retained by the new server
+    assert client.reconnects >= 1
+    assert ch.status == "connected"
+    ch.append(2)
+    assert ch.flush(5)
+    wait_until(lambda: ht.history("sensor") == [2])
+
+
+def test_reconnect_to_the_same_hub_resumes_the_channel(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("log", transport=client)
+    assert ch.wait_connected(5)
+    ch.append("a")
+    assert ch.flush(5)
+    wait_until(lambda: ht.history("log") == ["a"])
+    epoch = ch.epoch
+
+    ht.stop()  # the connection breaks, the hub lives on
+    wait_until(lambda: not ch.connected)
+    ht.start()
+    assert ch.wait_connected(5)
+    assert ch.epoch == epoch  # resumed, not restarted
+    ch.append("b")
+    assert ch.flush(5)
+    wait_until(lambda: ht.history("log") == ["a", "b"])
+
+
+def test_full_queue_drops_stream_items_and_viewers_hear_of_it(
+    ht: HubThread, runtime_dir: Path
+) -> None:
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    viewer = ht.subscribe("stream")
+    ht.stop()
+    client = HubClient(
+        listener.address,
+        listener.secret,
+        KERNEL,
+        hub_file=str(listener.hub_file),
+        queue_bytes=2000,
+    )
+    try:
+        ch = LiveChannel("stream", transport=client)
+        for i in range(200):
+            ch.append(i)  # never blocks, even with nowhere to send
+        ch.set("last", 199)
+        dropped = ch.stats["dropped"]
+        assert 0 < dropped < 200
+        assert ch.stats["sent"] == 201 - dropped
+        ht.start()
+        assert ch.wait_connected(5)
+        gaps = collect(ht, viewer, {P.GAP}, 1)
+        assert gaps[0].value()["count"] == dropped
+        assert gaps[0].value()["reason"] == "dropped"
+        wait_until(lambda: ht.state("stream") == {"last": 199})
+        assert len(ht.history("stream")) == 200 - dropped
+    finally:
+        client.close()
+
+
+# -- batching ----------------------------------------------------------------------------
+
+
+def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient) -> None:
+    frames: list[int] = []
+    receive = ht.hub.receive
+
+    def counting(peer: Peer, msgs: Iterable[Message]) -> None:
+        batch = list(msgs)
+        if any(m.kind == P.PUBLISH for m in batch):
+            frames.append(len(batch))
+        receive(peer, batch)
+
+    ht.call(lambda: setattr(ht.hub, "receive", counting))
+    ch = LiveChannel("fast", transport=client)
+    assert ch.wait_connected(5)
+    for i in range(10_000):
+        ch.publish({"i": i})
+    assert ch.flush(10)
+    wait_until(lambda: ht.messages_in("fast") == 10_000)
+    assert ch.stats["dropped"] == 0
+    assert sum(frames) == 10_000
+    assert len(frames) <= 500, f"10,000 messages took {len(frames)} frames"
+
+
+def test_a_burst_queued_while_away_arrives_whole(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("burst", transport=client)
+    assert ch.wait_connected(5)
+    ht.stop()
+    wait_until(lambda: not ch.connected)
+    for i in range(30_000):
+        ch.publish(i)
+    ht.start()
+    assert ch.wait_connected(5)
+    assert ch.flush(10)
+    wait_until(lambda: ht.messages_in("burst") == 30_000, timeout=1.5)
+
+
+# -- finding the hub and the kernel id ---------------------------------------------------
+
+
+def test_default_transport_connects_from_the_environment(
+    ht: HubThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = ht.listener
+    assert listener is not None
+    monkeypatch.setenv(ENV_ADDRESS, str(listener.address))
+    monkeypatch.setenv(ENV_SECRET, listener.secret)
+    monkeypatch.setenv(ENV_HUB_FILE, str(listener.hub_file))
+    monkeypatch.setenv(ENV_KERNEL_ID, "kernel-from-env")
+    previous = set_default_transport(None)
+    transport = None
+    try:
+        transport = default_transport()
+        assert isinstance(transport, HubClient)
+        ch = LiveChannel("x")
+        assert ch.wait_connected(5)
+        wait_until(lambda: ht.state("x", scope="kernel-from-env") == {})
+    finally:
+        set_default_transport(previous)
+        if isinstance(transport, HubClient):
+            transport.close()
+
+
+def test_kernel_id_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_KERNEL_ID, "abc-123")
+    monkeypatch.setattr(sys, "argv", ["x", "-f", "/tmp/kernel-other.json"])
+    assert find_kernel_id() == "abc-123"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ipykernel_launcher", "-f", "/run/jupyter/kernel-1f2e3d4c-aaaa-bbbb.json"],
+        ["ipykernel_launcher", "--f=/run/jupyter/kernel-1f2e3d4c-aaaa-bbbb.json"],
+    ],
+)
+def test_kernel_id_from_the_connection_file_argument(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.delenv(ENV_KERNEL_ID, raising=False)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert find_kernel_id() == "1f2e3d4c-aaaa-bbbb"
+
+
+def test_kernel_id_falls_back_to_the_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_KERNEL_ID, raising=False)
+    monkeypatch.setattr(sys, "argv", ["python", "-f", "/tmp/connection.json"])
+    assert find_kernel_id() == f"pid-{os.getpid()}"
