@@ -139,8 +139,7 @@ class Outbox:
         queue = self._queue
         coalesce = self._coalesce
         while queue and (
-            (taken < max_bytes and len(out) < max_messages and header < max_header_bytes)
-            or not out
+            (taken < max_bytes and len(out) < max_messages and header < max_header_bytes) or not out
         ):
             slot = queue.popleft()
             if slot.key is not None:
