@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict, TypeVar, overload
 from ..core import protocol as P
 from ..core.message import Buffer, Message, pack_value
 from ..errors import ChannelError, EncodeError, FrameError
-from .transport import Transport, TransportStats, default_transport
+from .transport import IO_THREAD_NAME, Transport, TransportStats, default_transport
 
 __all__ = ["ChannelStats", "Event", "LiveChannel"]
 
@@ -234,9 +234,16 @@ class LiveChannel:
         """Block until the next event named ``event`` arrives and return it.
 
         Works inside a running cell (events arrive on another thread). Raises
-        ``TimeoutError`` after ``timeout`` seconds; a kernel interrupt stops the wait.
+        ``TimeoutError`` after ``timeout`` seconds, and ``ChannelError`` if the channel is
+        closed meanwhile; a kernel interrupt stops the wait. Not usable inside an event
+        handler: handlers run on the thread that delivers events.
         """
         self._check_open()
+        if threading.current_thread().name == IO_THREAD_NAME:
+            raise RuntimeError(
+                "wait() cannot be called from an event handler: handlers run on the thread "
+                "that delivers events, so the event would never arrive. Use on() instead."
+            )
         w = _Waiter(event)
         with self._lock:
             self._waiters.append(w)
@@ -249,7 +256,9 @@ class LiveChannel:
             with self._lock:
                 if w in self._waiters:
                     self._waiters.remove(w)
-        assert w.event is not None
+        if w.event is None:
+            self._check_open()
+            raise ChannelError(f"LiveChannel {self.name!r} stopped waiting")  # pragma: no cover
         return w.event
 
     async def events(self, event: str = _ANY, *, maxsize: int = 1000) -> AsyncIterator[Event]:
@@ -328,6 +337,7 @@ class LiveChannel:
             return
         self._closed = "closed by close()"
         self._opened.clear()
+        self._wake_waiters()
         self._transport.unregister(self)
 
     def __enter__(self) -> LiveChannel:
@@ -355,6 +365,14 @@ class LiveChannel:
     def _superseded(self) -> None:
         self._closed = "replaced by a newer LiveChannel of the same name"
         self._opened.clear()
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Release every wait(): the channel is closed, so it raises ChannelError."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            w.done.set()
 
     def _disconnected(self) -> None:
         self._opened.clear()

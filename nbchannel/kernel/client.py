@@ -44,7 +44,7 @@ from ..core.codec import FrameReader, Limits, encode_frame, encode_frame_parts
 from ..core.message import Message
 from ..core.outbox import Outbox
 from ..errors import FrameError
-from .transport import Status, TransportStats
+from .transport import IO_THREAD_NAME, Status, TransportStats
 
 if TYPE_CHECKING:
     from .channel import LiveChannel
@@ -120,7 +120,7 @@ class HubClient:
         self.sent_bytes = 0
         self.reconnects = 0
         self.last_error = ""
-        self._thread = threading.Thread(target=self._run, name="nbchannel-io", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=IO_THREAD_NAME, daemon=True)
         self._thread.start()
 
     @classmethod

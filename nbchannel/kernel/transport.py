@@ -30,6 +30,9 @@ __all__ = [
 
 log = logging.getLogger("nbchannel")
 
+#: Name of the thread that delivers events (and runs handlers) in every transport.
+IO_THREAD_NAME = "nbchannel-io"
+
 Status = Literal["connecting", "connected", "reconnecting", "unavailable"]
 
 

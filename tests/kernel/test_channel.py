@@ -596,3 +596,26 @@ def test_superseded_channel_says_it_was_replaced(ch: LiveChannel) -> None:
     assert ch.status == "closed"
     with pytest.raises(ChannelError, match="replaced by a newer LiveChannel of the same name"):
         ch.append(1)
+
+
+def test_close_releases_a_blocked_wait_with_a_clear_error() -> None:
+    ch = LiveChannel("waiting", transport=FakeTransport())
+    threading.Timer(0.2, ch.close).start()
+    with pytest.raises(ChannelError, match="closed"):
+        ch.wait("click", timeout=10)
+
+
+def test_wait_inside_a_handler_is_refused() -> None:
+    ch = LiveChannel("handler-wait", transport=FakeTransport())
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            ch.wait("other", timeout=1)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=deliver, name="nbchannel-io")
+    t.start()
+    t.join(5)
+    assert errors and "use on() instead" in str(errors[0]).lower()
