@@ -1,7 +1,8 @@
 """Shared fixtures: a real Jupyter server with nbchannel, real kernels, browser-protocol viewers.
 
-The server is started once per test session (about two seconds) and only if a test asks for
-it; kernels are started per test through the server's REST API, like a notebook does.
+The server (JupyterLab, which also serves Notebook 7) is started once per test session and
+only if a test asks for it; kernels are started per test through the server's REST API,
+like a notebook does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from nbchannel.testing import JupyterServer, KernelSession
+from nbchannel.testing.browser import LAB_ARGS
 
 #: Small bounds so that backpressure and replay limits are reached quickly in tests.
 SUBSCRIBER_QUEUE_BYTES = 2 * 1024 * 1024
@@ -18,8 +20,10 @@ SUBSCRIBER_QUEUE_BYTES = 2 * 1024 * 1024
 
 @pytest.fixture(scope="session")
 def jupyter() -> Iterator[JupyterServer]:
+    # JupyterLab (which also serves Notebook 7), so the browser tests share this server.
     server = JupyterServer(
-        extra_args=[f"--NbChannel.subscriber_queue_bytes={SUBSCRIBER_QUEUE_BYTES}"]
+        app="lab",
+        extra_args=[*LAB_ARGS, f"--NbChannel.subscriber_queue_bytes={SUBSCRIBER_QUEUE_BYTES}"],
     )
     server.start()
     try:

@@ -114,7 +114,7 @@ class Channel:
         key = msg.key
         if key is None:
             raise LimitExceeded("'set' needs a key")  # pragma: no cover - hub checks first
-        stamped = msg.replace(scope=self.scope)
+        stamped = msg.routed(self.scope, msg.offset)
         old = self.state.get(key)
         size = stamped.nbytes - (old.nbytes if old is not None else 0)
         if self.state_bytes + size > self.state_bytes_max:
@@ -132,24 +132,25 @@ class Channel:
         old = self.state.pop(msg.key or "", None)
         if old is not None:
             self.state_bytes -= old.nbytes
-        return msg.replace(scope=self.scope)
+        return msg.routed(self.scope, msg.offset)
 
     def append(self, msg: Message) -> Message:
         """Give ``msg`` the next offset and retain it in the bounded history."""
-        stamped = msg.replace(scope=self.scope, offset=self.head)
+        stamped = msg.routed(self.scope, self.head)
         self.head += 1
-        self.history.append(stamped)
-        self.history_bytes += stamped.nbytes
         hist = self.history
-        while hist and (
-            len(hist) > self.history_items or self.history_bytes > self.history_bytes_max
-        ):
-            self.history_bytes -= hist.popleft().nbytes
+        hist.append(stamped)
+        size = self.history_bytes + stamped.nbytes
+        if len(hist) > self.history_items or size > self.history_bytes_max:
+            items, max_bytes = self.history_items, self.history_bytes_max
+            while hist and (len(hist) > items or size > max_bytes):
+                size -= hist.popleft().nbytes
+        self.history_bytes = size
         return stamped
 
     def publish(self, msg: Message) -> Message:
         """A transient message: not retained."""
-        return msg.replace(scope=self.scope)
+        return msg.routed(self.scope, msg.offset)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -168,11 +169,19 @@ class Channel:
                 "tail": 0,
                 "reset": True,
                 "waiting": True,
+                "state": 0,
             }
             return [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)]
         tail, head = self.tail, self.head
         reset = since is None or epoch != self.epoch
-        info = {"epoch": self.epoch, "head": head, "tail": tail, "reset": reset, "waiting": False}
+        info = {
+            "epoch": self.epoch,
+            "head": head,
+            "tail": tail,
+            "reset": reset,
+            "waiting": False,
+            "state": len(self.state),
+        }
         out = [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)]
         out.extend(self.state.values())
         start = tail

@@ -40,6 +40,7 @@ from ..errors import FrameTooLarge, MalformedFrame, UnsupportedVersion
 from .message import Buffer, Message, dtype_itemsize
 
 __all__ = [
+    "COPY_BELOW",
     "MAGIC",
     "PREAMBLE_SIZE",
     "VERSION",
@@ -56,6 +57,8 @@ _PREAMBLE = struct.Struct("<3sBII")
 PREAMBLE_SIZE = _PREAMBLE.size  # 12
 _ZEROS = bytes(8)
 _MAX_PATH = 64
+#: Buffers at least this big travel as views (no copy) in :func:`encode_frame_parts`.
+COPY_BELOW = 64 * 1024
 _MAX_NDIM = 32
 _MiB = 1024 * 1024
 
@@ -118,8 +121,11 @@ DEFAULT_LIMITS = Limits()
 def encode_frame_parts(messages: Sequence[Message]) -> list[bytes | memoryview]:
     """Encode ``messages`` into one frame, returned as a list of parts to write in order.
 
-    Buffers appear in the list as the memoryviews the messages hold, so large arrays are
-    never copied here; ``b"".join(parts)`` (or ``socket.sendmsg(parts)``) produces the frame.
+    Buffers of :data:`COPY_BELOW` bytes or more appear in the list as the memoryviews the
+    messages hold, so large arrays are never copied here; payloads and small buffers are
+    joined into a few ``bytes`` parts (a frame of thousands of small messages is two
+    parts, not thousands). ``b"".join(parts)`` (or ``socket.sendmsg(parts)``) produces the
+    frame.
     """
     if not messages:
         raise ValueError("a frame holds at least one message")
@@ -127,23 +133,35 @@ def encode_frame_parts(messages: Sequence[Message]) -> list[bytes | memoryview]:
     hlen = len(header)
     start = _align8(PREAMBLE_SIZE + hlen)
     pos = start
-    body: list[bytes | memoryview] = []
+    parts: list[bytes | memoryview] = []
+    chunk: list[bytes | memoryview] = []  # small pieces, joined into one part
     for m in messages:
-        if m.payload:
-            body.append(m.payload)
-            pos += len(m.payload)
+        payload = m.payload
+        if payload:
+            chunk.append(payload)
+            pos += len(payload)
         for b in m.buffers:
             pad = -pos & 7
             if pad:
-                body.append(_ZEROS[:pad])
+                chunk.append(_ZEROS[:pad])
                 pos += pad
-            body.append(b.data)
-            pos += b.data.nbytes
+            data = b.data
+            size = data.nbytes
+            if size < COPY_BELOW:
+                chunk.append(data)
+            else:
+                if chunk:
+                    parts.append(b"".join(chunk))
+                    chunk = []
+                parts.append(data)
+            pos += size
+    if chunk:
+        parts.append(b"".join(chunk) if len(chunk) > 1 else chunk[0])
     head = _PREAMBLE.pack(MAGIC, VERSION, hlen, pos - start) + header
     pad = start - PREAMBLE_SIZE - hlen
     if pad:
         head += _ZEROS[:pad]
-    return [head, *body]
+    return [head, *parts]
 
 
 def encode_frame(messages: Sequence[Message]) -> bytes:
@@ -188,20 +206,42 @@ def decode_frame(
     pos = _align8(PREAMBLE_SIZE + hlen)
     nbuf = 0
     out: list[Message] = []
+    append = out.append
+    # Copy payloads by slicing the frame itself when it is ``bytes`` (one step, no view).
+    raw = data if type(data) is bytes else None
     for entry in header:
         if type(entry) is not dict:
             raise MalformedFrame("each frame header entry must be a JSON object")
-        kind = entry.get("k")
+        get = entry.get
+        kind = get("k")
         if type(kind) is not str or not kind:
             raise MalformedFrame("message without a kind ('k')")
-        plen = _int(entry, "p", 0)
+        plen = get("p", 0)
+        if type(plen) is not int or plen < 0:
+            plen = _int(entry, "p", 0)  # raises with the field's name
         end = pos + plen
         if end > n:
             raise MalformedFrame("payload runs past the end of the frame")
-        payload = bytes(mv[pos:end])
+        payload = raw[pos:end] if raw is not None else bytes(mv[pos:end])
         pos = end
+        channel = get("c")
+        scope = get("s")
+        key = get("y")
+        offset = get("o")
+        epoch = get("e")
+        # the common case in one test each; the helpers raise with the field's name
+        if channel is not None and type(channel) is not str:
+            _str(entry, "c")
+        if scope is not None and type(scope) is not str:
+            _str(entry, "s")
+        if key is not None and type(key) is not str:
+            _str(entry, "y")
+        if offset is not None and (type(offset) is not int or not 0 <= offset <= _MAX_OFFSET):
+            _opt_int(entry, "o")
+        if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= _MAX_OFFSET):
+            _opt_int(entry, "e")
         buffers: tuple[Buffer, ...] = ()
-        descs = entry.get("b")
+        descs = get("b")
         if descs is not None:
             if type(descs) is not list:
                 raise MalformedFrame("buffer list ('b') must be an array")
@@ -213,14 +253,14 @@ def decode_frame(
                 buf, pos = _buffer(d, mv, pos, n)
                 bufs.append(buf)
             buffers = tuple(bufs)
-        out.append(
+        append(
             Message(
                 kind,
-                _str(entry, "c") or "",
-                scope=_str(entry, "s"),
-                key=_str(entry, "y"),
-                offset=_opt_int(entry, "o"),
-                epoch=_opt_int(entry, "e"),
+                channel or "",
+                scope=scope,
+                key=key,
+                offset=offset,
+                epoch=epoch,
                 payload=payload,
                 buffers=buffers,
             )
@@ -272,11 +312,14 @@ def _int(entry: dict[str, Any], name: str, default: int | None) -> int:
     return v
 
 
+_MAX_OFFSET = 2**63
+
+
 def _opt_int(entry: dict[str, Any], name: str) -> int | None:
     v = entry.get(name)
     if v is None:
         return None
-    if type(v) is not int or v < 0 or v > 2**63:
+    if type(v) is not int or v < 0 or v > _MAX_OFFSET:
         raise MalformedFrame(f"field {name!r} must be a non-negative integer")
     return v
 

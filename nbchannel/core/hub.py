@@ -165,10 +165,37 @@ class Hub:
 
     def receive(self, peer: Peer, messages: Iterable[Message]) -> None:
         """Act on messages that arrived from ``peer``. Errors go back to the peer as messages."""
-        handle = self._owner_message if peer.role == "owner" else self._subscriber_message
+        if peer.role == "owner":
+            self._receive_owner(peer, messages)
+            return
         for msg in messages:
             try:
-                handle(peer, msg)
+                self._subscriber_message(peer, msg)
+            except NbChannelError as exc:
+                self.send_error(peer, exc, msg)
+            except Exception:  # one bad message must not take the hub down
+                log.exception("nbchannel hub: unexpected error handling %r from %r", msg, peer)
+                self.send_error(peer, ChannelError("internal error; see the server log"), msg)
+
+    def _receive_owner(self, peer: Peer, messages: Iterable[Message]) -> None:
+        # A kernel's frame is mostly a run of writes to one channel: look the channel up
+        # (and check ownership) once per run. Only this loop can change the channel's
+        # owners or open state, and any other kind of message ends the run.
+        run: Channel | None = None
+        run_name: str | None = None
+        run_scope: str | None = None
+        write_kinds = P.WRITE_KINDS
+        for msg in messages:
+            try:
+                if msg.kind in write_kinds:
+                    if run is None or msg.channel != run_name or msg.scope != run_scope:
+                        run = None  # stays None if the lookup raises
+                        run = self._owned(peer, msg)
+                        run_name, run_scope = msg.channel, msg.scope
+                    self._write(run, msg)
+                else:
+                    run = None
+                    self._owner_message(peer, msg)
             except NbChannelError as exc:
                 self.send_error(peer, exc, msg)
             except Exception:  # one bad message must not take the hub down

@@ -36,6 +36,8 @@ _DROPPABLE = frozenset({P.APPEND, P.PUBLISH, P.EVENT, P.ERROR})
 
 
 class _Slot:
+    """A coalesced (state or presence) entry: a newer message for its key replaces ``msg``."""
+
     __slots__ = ("key", "msg", "size")
 
     def __init__(self, msg: Message, key: Any) -> None:
@@ -59,7 +61,9 @@ class Outbox:
     def __init__(self, max_bytes: int, on_ready: Callable[[], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.on_ready = on_ready
-        self._queue: deque[_Slot] = deque()
+        # Messages in order; coalesced ones wrapped in a _Slot (everything else is queued
+        # as is, so the common case allocates nothing per message).
+        self._queue: deque[Message | _Slot] = deque()
         self._coalesce: dict[Any, _Slot] = {}
         self._gaps: dict[tuple[str, str | None, str], _Gap] = {}
         #: Bytes currently queued (approximate wire size).
@@ -92,11 +96,12 @@ class Outbox:
                 return True
             slot = _Slot(msg, key)
             self._coalesce[key] = slot
-            self._push(slot)
+            self._push(slot, slot.size)
             return True
+        size = msg.nbytes
         if kind in _DROPPABLE:
-            gkey = (kind, msg.scope, msg.channel)
-            if self._queue and self.bytes + msg.nbytes > self.max_bytes:
+            if self._queue and self.bytes + size > self.max_bytes:
+                gkey = (kind, msg.scope, msg.channel)
                 gap = self._gaps.get(gkey)
                 if gap is None:
                     gap = self._gaps[gkey] = _Gap(msg.offset)
@@ -106,16 +111,18 @@ class Outbox:
                 self.dropped += 1
                 return False
             if self._gaps:
-                gap = self._gaps.pop(gkey, None)
+                gap = self._gaps.pop((kind, msg.scope, msg.channel), None)
                 if gap is not None:
-                    self._push(_Slot(_gap_message(gkey, gap), None))
-        self._push(_Slot(msg, None))
+                    marker = _gap_message((kind, msg.scope, msg.channel), gap)
+                    self._push(marker, marker.nbytes)
+        self._push(msg, size)
         return True
 
-    def _push(self, slot: _Slot) -> None:
-        was_empty = not self._queue
-        self._queue.append(slot)
-        self.bytes += slot.size
+    def _push(self, item: Message | _Slot, size: int) -> None:
+        queue = self._queue
+        was_empty = not queue
+        queue.append(item)
+        self.bytes += size
         if self.bytes > self.peak_bytes:
             self.peak_bytes = self.bytes
         if was_empty and self.on_ready is not None:
@@ -141,11 +148,14 @@ class Outbox:
         while queue and (
             (taken < max_bytes and len(out) < max_messages and header < max_header_bytes) or not out
         ):
-            slot = queue.popleft()
-            if slot.key is not None:
-                del coalesce[slot.key]
-            taken += slot.size
-            msg = slot.msg
+            item = queue.popleft()
+            if isinstance(item, _Slot):
+                del coalesce[item.key]
+                taken += item.size
+                msg = item.msg
+            else:
+                msg = item
+                taken += msg.nbytes
             header += 48 + len(msg.channel) + len(msg.key or "") + 64 * len(msg.buffers)
             out.append(msg)
         self.bytes -= taken
@@ -156,17 +166,19 @@ class Outbox:
 
     def purge(self, scope: str | None, channel: str) -> int:
         """Forget everything queued for one channel (it is about to be replayed afresh)."""
-        keep: deque[_Slot] = deque()
+        keep: deque[Message | _Slot] = deque()
         removed = 0
-        for slot in self._queue:
-            m = slot.msg
+        for item in self._queue:
+            m = item.msg if isinstance(item, _Slot) else item
             if m.channel == channel and m.scope == scope:
                 removed += 1
-                self.bytes -= slot.size
-                if slot.key is not None:
-                    del self._coalesce[slot.key]
+                if isinstance(item, _Slot):
+                    self.bytes -= item.size
+                    del self._coalesce[item.key]
+                else:
+                    self.bytes -= item.nbytes
             else:
-                keep.append(slot)
+                keep.append(item)
         self._queue = keep
         for gkey in [k for k in self._gaps if k[1] == scope and k[2] == channel]:
             del self._gaps[gkey]

@@ -108,6 +108,9 @@ class SubscribedPayload(TypedDict):
     reset: bool
     #: True when the channel is not open yet; the replay follows once an owner opens it.
     waiting: bool
+    #: How many state messages (``set``/``unset``) follow: the channel's whole state. A
+    #: resuming subscriber drops the keys it had that are not among them (deleted meanwhile).
+    state: int
 
 
 class GapPayload(TypedDict, total=False):

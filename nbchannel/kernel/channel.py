@@ -237,6 +237,10 @@ class LiveChannel:
         ``TimeoutError`` after ``timeout`` seconds, and ``ChannelError`` if the channel is
         closed meanwhile; a kernel interrupt stops the wait. Not usable inside an event
         handler: handlers run on the thread that delivers events.
+
+        Only events that arrive while waiting are seen: in a burst (a pointer's move, down
+        and up), the ones that arrive between two ``wait()`` calls are missed. To see every
+        event, use :meth:`on` or :meth:`events`.
         """
         self._check_open()
         if threading.current_thread().name == IO_THREAD_NAME:

@@ -95,6 +95,12 @@ class JupyterServer:
         """Start the server and wait until its API answers."""
         for d in (self.root_dir, self.runtime_dir):
             d.mkdir(parents=True, exist_ok=True)
+        # JupyterLab: no news prompt over the page (the machine may have no internet anyway)
+        settings = self.home / "config" / "lab" / "user-settings" / "@jupyterlab"
+        notification = settings / "apputils-extension" / "notification.jupyterlab-settings"
+        if not notification.exists():
+            notification.parent.mkdir(parents=True, exist_ok=True)
+            notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
         cmd = [
             sys.executable,
             "-m",

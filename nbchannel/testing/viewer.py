@@ -68,9 +68,10 @@ class ChannelView:
             info = msg.value()
             self.waiting = info["waiting"]
             self.closed = False
+            # the whole state follows every `subscribed`; keys not in it were deleted
+            self.state.clear()
             if info["reset"]:
                 self.resets += 1
-                self.state.clear()
                 self.items.clear()
                 self.next_offset = info["tail"]
             self.epoch = info["epoch"]

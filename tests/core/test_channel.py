@@ -60,7 +60,14 @@ def test_replay_for_a_new_subscriber_is_state_then_history() -> None:
     msgs = ch.replay(None, None)
     info = msgs[0].value()
     assert msgs[0].kind == P.SUBSCRIBED
-    assert info == {"epoch": ch.epoch, "head": 5, "tail": 2, "reset": True, "waiting": False}
+    assert info == {
+        "epoch": ch.epoch,
+        "head": 5,
+        "tail": 2,
+        "reset": True,
+        "waiting": False,
+        "state": 1,
+    }
     assert [m.kind for m in msgs[1:]] == [P.SET, P.APPEND, P.APPEND, P.APPEND]
     assert [m.offset for m in msgs[2:]] == [2, 3, 4]
 

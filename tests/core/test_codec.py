@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from nbchannel.core import codec as codec_module
 from nbchannel.core.codec import (
+    COPY_BELOW,
     MAGIC,
     PREAMBLE_SIZE,
     VERSION,
@@ -200,7 +201,7 @@ def test_buffers_are_8_byte_aligned(batch: list[Drawn]) -> None:
     spans = layout(frame)
     sent = [b for m in msgs for b in m.buffers]
     assert len(spans) == len(sent)
-    # the parts are laid out where the layout says, and the buffer parts are the buffers
+    # the parts are laid out where the layout says, and big buffers are parts of their own
     offsets, pos = {}, 0
     for p in parts:
         offsets[id(p)] = pos
@@ -208,11 +209,23 @@ def test_buffers_are_8_byte_aligned(batch: list[Drawn]) -> None:
     for (offset, nbytes), buf in zip(spans, sent, strict=True):
         assert offset % 8 == 0
         assert frame[offset : offset + nbytes] == buf.data
-        if nbytes:
+        if nbytes >= COPY_BELOW:
             assert offsets[id(buf.data)] == offset
     received = [b for m in decode_frame(frame) for b in m.buffers]
     for (offset, nbytes), buf in zip(spans, received, strict=True):
         assert buf.data == frame[offset : offset + nbytes]
+
+
+def test_big_buffers_are_parts_small_pieces_are_joined() -> None:
+    big = np.arange(COPY_BELOW // 8, dtype="<f8")
+    msgs = [Message.create("p", "c", {"i": i, "s": b"abc"}) for i in range(1000)]
+    msgs.append(Message.create("p", "c", {"big": big}))
+    msgs.append(Message.create("p", "c", {"after": 1}))
+    parts = encode_frame_parts(msgs)
+    # header, the 1000 small messages in one part, the big array (not copied), the rest
+    assert len(parts) == 4
+    assert np.shares_memory(np.frombuffer(parts[2], np.uint8), big)
+    assert decode_frame(b"".join(parts))[1000].value()["big"].tolist() == big.tolist()
 
 
 def test_big_decoded_buffers_are_aligned_views_small_ones_copies() -> None:

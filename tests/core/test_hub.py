@@ -347,3 +347,22 @@ def test_next_frame_wakes_a_writer_and_stops_on_disconnect(hub: Hub) -> None:
         return frames
 
     assert asyncio.run(scenario()) == [[P.SUBSCRIBED], [P.APPEND]]
+
+
+def test_a_resuming_subscriber_learns_of_keys_deleted_while_it_was_away(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    for key in "abc":
+        send(hub, k, P.SET, "c", key.upper(), key=key)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    epoch = drain(b)[0].value()["epoch"]
+    hub.disconnect(b)
+    send(hub, k, P.UNSET, "c", key="b")
+    b2 = hub.connect_subscriber()
+    send(hub, b2, P.SUBSCRIBE, "c", scope="k1", epoch=epoch, offset=0)
+    msgs = drain(b2)
+    info = msgs[0].value()
+    assert info["reset"] is False and info["state"] == 2
+    # exactly `state` state messages follow: the keys that still exist
+    assert [m.key for m in msgs[1 : 1 + info["state"]]] == ["a", "c"]

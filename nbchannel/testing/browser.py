@@ -1,0 +1,269 @@
+"""Real Chromium driving real JupyterLab 4 and Notebook 7 pages, through Playwright.
+
+Uses Debian's ``chromium`` (Playwright's own browser download is not needed): set
+``NBCHANNEL_CHROMIUM`` to use another binary. Cells run through the application's own
+commands (the server is started with ``expose_app_in_browser``), widgets are clicked and
+dragged with the real mouse.
+
+::
+
+    with JupyterServer(app="lab", extra_args=LAB_ARGS) as server, Browser() as browser:
+        nb = browser.open_notebook(server, "demo.ipynb")
+        nb.run_all()
+        nb.page.locator(".nbc-plot").wait_for()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+from playwright.sync_api import Browser as PWBrowser
+from playwright.sync_api import Page, Playwright, sync_playwright
+
+from .server import JupyterServer
+
+__all__ = ["LAB_ARGS", "Browser", "NotebookPage", "find_chromium", "write_notebook"]
+
+#: Server arguments the browser tests need: commands reachable from the page, no network.
+LAB_ARGS = [
+    "--LabApp.expose_app_in_browser=True",
+    "--JupyterNotebookApp.expose_app_in_browser=True",
+]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    # keep Chromium off the network: only this machine resolves
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+
+
+def find_chromium() -> str:
+    """Path of a Chromium binary (``NBCHANNEL_CHROMIUM``, else Debian's)."""
+    candidates = [
+        os.environ.get("NBCHANNEL_CHROMIUM", ""),
+        "/usr/lib/chromium/chromium",
+        "/usr/bin/chromium",
+        shutil.which("chromium") or "",
+    ]
+    for c in candidates:
+        if c and os.path.exists(c):
+            return c
+    raise FileNotFoundError(
+        "no Chromium found: install Debian's package (apt-get install chromium) or set "
+        "NBCHANNEL_CHROMIUM to a Chromium binary"
+    )
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """Write a notebook of code cells (a cell starting with ``#md`` becomes markdown)."""
+    nb = nbformat.v4.new_notebook()
+    for src in cells:
+        if src.startswith("#md\n"):
+            nb.cells.append(nbformat.v4.new_markdown_cell(src[4:]))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(src))
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+class Browser:
+    """A headless Chromium; ``new_page`` gives a fresh tab."""
+
+    def __init__(self, *, headless: bool = True) -> None:
+        self._pw: Playwright = sync_playwright().start()
+        self.browser: PWBrowser = self._pw.chromium.launch(
+            executable_path=find_chromium(), headless=headless, args=CHROMIUM_ARGS
+        )
+        #: Errors thrown by page scripts, per page.
+        self.page_errors: list[str] = []
+
+    def new_page(self, width: int = 1280, height: int = 900) -> Page:
+        """A new tab with its own cookies."""
+        context = self.browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                self.page_errors.append(msg.text)
+                if msg.type == "error" and "nbchannel" in msg.text
+                else None
+            ),
+        )
+        return page
+
+    def open_notebook(
+        self,
+        server: JupyterServer,
+        path: str,
+        *,
+        ui: Literal["lab", "notebook"] = "lab",
+        page: Page | None = None,
+    ) -> NotebookPage:
+        """Open ``path`` (relative to the server's root) in JupyterLab or Notebook 7."""
+        nb = NotebookPage(page or self.new_page(), server, path, ui)
+        nb.open()
+        return nb
+
+    def our_errors(self) -> list[str]:
+        """Page errors that come from nbchannel's code (Notebook 7 throws one of its own)."""
+        return [e for e in self.page_errors if "nbchannel" in e or "nbc-" in e]
+
+    def close(self) -> None:
+        """Close the browser."""
+        self.browser.close()
+        self._pw.stop()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# The app's current notebook panel, in JupyterLab or Notebook 7.
+_PANEL = "(() => { const a = window.jupyterapp; const w = a.shell.currentWidget; return w; })()"
+
+
+class NotebookPage:
+    """One notebook open in a page, with its kernel ready."""
+
+    def __init__(self, page: Page, server: JupyterServer, path: str, ui: str) -> None:
+        self.page = page
+        self.server = server
+        self.path = path
+        self.ui = ui
+
+    @property
+    def url(self) -> str:
+        """The notebook's URL in this UI."""
+        if self.ui == "lab":
+            # `reset`: start from an empty workspace, not the tabs other pages left open
+            return f"{self.server.url}lab/tree/{self.path}?reset&token={self.server.token}"
+        return f"{self.server.url}notebooks/{self.path}?token={self.server.token}"
+
+    def open(self, timeout: float = 60.0) -> None:
+        """Load the page and wait until the notebook's kernel is idle."""
+        self.page.goto(self.url)
+        self.wait_kernel_ready(timeout)
+
+    def reload(self, timeout: float = 60.0) -> None:
+        """Reload the page (the kernel keeps running) and wait for the notebook."""
+        self.page.reload()
+        self.wait_kernel_ready(timeout)
+
+    def _eval(self, script: str, arg: Any = None) -> Any:
+        return self.page.evaluate(script, arg)
+
+    def wait_kernel_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the app, the notebook panel and an idle kernel; accept a kernel dialog."""
+        deadline = time.monotonic() + timeout
+        self.page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
+        while time.monotonic() < deadline:
+            dialog = self.page.locator(".jp-Dialog .jp-mod-accept")
+            if dialog.count():
+                dialog.first.click()
+            ready = self._eval(
+                """() => {
+                  const w = window.jupyterapp.shell.currentWidget;
+                  const ctx = w && w.sessionContext;
+                  const k = ctx && ctx.session && ctx.session.kernel;
+                  return !!(k && k.status === 'idle' && w.content && w.content.widgets.length);
+                }"""
+            )
+            if ready:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the notebook {self.path} did not get an idle kernel in {timeout} s")
+
+    @property
+    def kernel_id(self) -> str:
+        """The id of the notebook's kernel."""
+        kid: str = self._eval(
+            "() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.id"
+        )
+        return kid
+
+    def run_all(self, wait: bool = True, timeout: float = 120.0) -> None:
+        """Run every cell (like Run → Run All Cells); optionally wait until the kernel idles."""
+        # (not returning the command's promise: evaluate() would wait for the cells to end)
+        self._eval("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        if wait:
+            self.wait_idle(timeout)
+
+    def run_cell(self, index: int, wait: bool = True, timeout: float = 120.0) -> None:
+        """Select cell ``index`` and run it."""
+        self._eval(
+            """(i) => {
+              const nb = window.jupyterapp.shell.currentWidget.content;
+              nb.activeCellIndex = i;
+              window.jupyterapp.commands.execute('notebook:run-cell');
+            }""",
+            index,
+        )
+        if wait:
+            self.wait_idle(timeout)
+
+    def busy(self) -> bool:
+        """Whether the kernel is executing."""
+        status: str | None = self._eval(
+            "() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status"
+        )
+        return status == "busy"
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Wait until every queued cell ran (no cell shows ``[*]``) and the kernel idles."""
+        deadline = time.monotonic() + timeout
+        time.sleep(0.1)
+        while time.monotonic() < deadline:
+            done = self._eval(
+                """() => {
+                  const w = window.jupyterapp.shell.currentWidget;
+                  const k = w?.sessionContext?.session?.kernel;
+                  if (!k || !w.content) return false;
+                  const pending = w.content.widgets.some(
+                    c => c.model.type === 'code' && c.promptNode &&
+                         c.promptNode.textContent.includes('*'));
+                  return k.status === 'idle' && !pending;
+                }"""
+            )
+            if done:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"cells still running after {timeout} s")
+
+    def outputs_text(self) -> str:
+        """All text shown in cell outputs (errors included)."""
+        text: str = self._eval(
+            """() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+                      .map(e => e.innerText).join('\\n')"""
+        )
+        return text
+
+    def set_theme(self, theme: str) -> None:
+        """Switch JupyterLab's theme (e.g. 'JupyterLab Dark') and wait for it."""
+        self._eval(
+            "(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme
+        )
+        light = "false" if "Dark" in theme else "true"
+        self.page.wait_for_function(
+            f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=20_000
+        )

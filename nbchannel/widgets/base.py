@@ -1,0 +1,98 @@
+"""The base of every nbchannel widget: an anywidget model bound to a ``LiveChannel``.
+
+The model (synced over the kernel comm) only says *what* to show: the view kind, the
+channel's address and a small config. The data travels on the channel, so it is never
+limited by the IOPub rate limiter and a busy kernel still receives the widget's events.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from importlib import resources
+from typing import Any, Literal
+
+import anywidget
+import traitlets
+
+from ..kernel.channel import LiveChannel
+
+__all__ = ["LiveWidget"]
+
+_BUNDLE = "widgets.js"
+_MISSING = """
+export default { render({ el }) {
+  el.textContent = "nbchannel: the widget bundle is missing from this installation. " +
+    "Reinstall nbchannel from a wheel, or build it: " +
+    "`npm --prefix js ci && npm --prefix js run build`.";
+  el.style.color = "var(--jp-error-color1, #d32f2f)";
+} };
+"""
+
+
+def _bundle() -> str:
+    path = resources.files("nbchannel") / "static" / _BUNDLE
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        warnings.warn(
+            "nbchannel: static/widgets.js is missing; widgets will show an error. Build it "
+            "with `npm --prefix js ci && npm --prefix js run build` (node needed) or install "
+            "a wheel.",
+            stacklevel=3,
+        )
+        return _MISSING
+
+
+class LiveWidget(anywidget.AnyWidget):
+    """A widget whose data travels on a :class:`~nbchannel.LiveChannel`.
+
+    ``channel`` is the channel to show: a :class:`LiveChannel`, a channel name, or None for
+    a fresh private channel. ``scope`` applies when the widget creates the channel.
+    """
+
+    _esm = _bundle()
+    _kind = traitlets.Unicode("").tag(sync=True)
+    _channel = traitlets.Unicode("").tag(sync=True)
+    _scope = traitlets.Unicode("").tag(sync=True)
+    _config = traitlets.Dict().tag(sync=True)
+
+    #: The view this class renders (set by subclasses).
+    KIND = ""
+    #: History retained for the widget's channel (stream items), when it creates one.
+    HISTORY: int | None = None
+
+    def __init__(
+        self,
+        *,
+        channel: LiveChannel | str | None = None,
+        scope: Literal["kernel", "server"] = "kernel",
+        config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(channel, LiveChannel):
+            self.channel = channel
+            self._owns_channel = False
+        else:
+            name = channel or f"{self.KIND}-{uuid.uuid4().hex[:12]}"
+            self.channel = LiveChannel(name, scope=scope, history=self.HISTORY)
+            self._owns_channel = True
+        address, name = self.channel.address
+        super().__init__(
+            _kind=self.KIND,
+            _channel=name,
+            _scope=address or "",
+            _config={k: v for k, v in (config or {}).items() if v is not None},
+            **kwargs,
+        )
+
+    @property
+    def viewers(self) -> int:
+        """How many browser views watch this widget's channel now."""
+        return self.channel.viewers
+
+    def close(self) -> None:
+        """Close the widget (and its channel, if the widget created it)."""
+        if getattr(self, "_owns_channel", False):
+            self.channel.close()
+        super().close()

@@ -1,0 +1,44 @@
+"""CustomView: your own JavaScript render function bound to a channel."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..kernel.channel import LiveChannel
+from .base import LiveWidget
+
+__all__ = ["CustomView"]
+
+
+class CustomView(LiveWidget):
+    """A view drawn by a small ES module you write, fed by a channel.
+
+    The module's default export is called with ``{el, channel}``; ``channel.state`` is a
+    ``Map``, ``channel.on(kind, callback)`` listens for ``"state"`` (key, value), ``"unset"``,
+    ``"append"`` (value, offset), ``"publish"``, ``"reset"``, ``"gap"`` and ``"closed"``, and
+    ``channel.send(event, value)`` sends an event to the kernel. Return a cleanup function.
+
+    ::
+
+        view = CustomView('''
+        export default function render({ el, channel }) {
+          channel.on("state", (key, value) => { el.textContent = `${key} = ${value}`; });
+          el.onclick = () => channel.send("click", {});
+        }''')
+        display(view)
+        view.channel.set("temperature", 21.5)
+    """
+
+    KIND = "custom"
+
+    def __init__(
+        self,
+        render: str,
+        *,
+        channel: LiveChannel | str | None = None,
+        scope: Literal["kernel", "server"] = "kernel",
+        **config: Any,
+    ) -> None:
+        if "export default" not in render:
+            raise ValueError("render must be an ES module with `export default function ...`")
+        super().__init__(channel=channel, scope=scope, config={**config, "render": render})

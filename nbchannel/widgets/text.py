@@ -1,0 +1,83 @@
+"""LiveLog (appended lines) and LiveText (a text or markdown value)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..kernel.channel import LiveChannel
+from .base import LiveWidget
+
+__all__ = ["LiveLog", "LiveText"]
+
+
+class LiveLog(LiveWidget):
+    """A live log: lines appended from the kernel, bounded, auto-scrolling.
+
+    ::
+
+        log = LiveLog(max_lines=1000)
+        display(log)
+        log.write(f"epoch {epoch}: loss={loss:.3f}")
+
+    The view follows new lines unless the user scrolled up to read; scrolling back to the
+    bottom resumes following. Text is shown as text, never as HTML.
+    """
+
+    KIND = "log"
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = 5000,
+        height: int = 240,
+        channel: LiveChannel | str | None = None,
+    ) -> None:
+        if max_lines < 1:
+            raise ValueError("max_lines must be positive")
+        self.HISTORY = max_lines
+        super().__init__(channel=channel, config={"max_lines": max_lines, "height": height})
+
+    def write(self, *texts: Any) -> None:
+        """Append text; each argument may hold several lines."""
+        lines: list[str] = []
+        for t in texts:
+            lines.extend(str(t).splitlines() or [""])
+        if lines:
+            self.channel.append({"lines": lines})
+
+    log = write
+
+
+class LiveText(LiveWidget):
+    """A text value shown live, as plain text or as (safe) markdown.
+
+    ::
+
+        status = LiveText("starting…")
+        display(status)
+        status.value = "**epoch 3** — loss 0.12"     # with format="markdown"
+    """
+
+    KIND = "text"
+
+    def __init__(
+        self,
+        value: str = "",
+        *,
+        format: Literal["text", "markdown"] = "text",
+        channel: LiveChannel | str | None = None,
+    ) -> None:
+        if format not in ("text", "markdown"):
+            raise ValueError("format is 'text' or 'markdown'")
+        super().__init__(channel=channel, config={"format": format})
+        self._format = format
+        self.value = value
+
+    @property
+    def value(self) -> str:
+        """The text shown."""
+        return str(self.channel.get("text", {}).get("value", ""))
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.channel.set("text", {"value": str(text), "format": self._format})

@@ -1,0 +1,77 @@
+"""LiveValue: a number, or a progress bar with rate and ETA."""
+
+from __future__ import annotations
+
+from ..kernel.channel import LiveChannel
+from .base import LiveWidget
+
+__all__ = ["LiveValue"]
+
+
+class LiveValue(LiveWidget):
+    """A live number, or a progress bar when ``total`` is given.
+
+    ::
+
+        progress = LiveValue(label="samples", total=len(data))
+        display(progress)
+        for i, x in enumerate(data):
+            ...
+            progress.value = i + 1        # the page shows the rate and the ETA
+
+    Updates are coalesced: setting the value a million times a second costs the page one
+    redraw per screen frame.
+    """
+
+    KIND = "value"
+
+    def __init__(
+        self,
+        value: float = 0,
+        *,
+        total: float | None = None,
+        label: str = "",
+        unit: str = "",
+        channel: LiveChannel | str | None = None,
+    ) -> None:
+        super().__init__(channel=channel, config={"label": label, "unit": unit})
+        self._value = value
+        self._total = total
+        self._label = label
+        self._unit = unit
+        self._publish()
+
+    @property
+    def value(self) -> float:
+        """The value shown."""
+        return self._value
+
+    @value.setter
+    def value(self, v: float) -> None:
+        self._value = v
+        self._publish()
+
+    @property
+    def total(self) -> float | None:
+        """The value at which the progress bar is full (None: no bar)."""
+        return self._total
+
+    @total.setter
+    def total(self, t: float | None) -> None:
+        self._total = t
+        self._publish()
+
+    def update(self, value: float, *, total: float | None = None, label: str | None = None) -> None:
+        """Set the value (and optionally the total and the label) in one update."""
+        self._value = value
+        if total is not None:
+            self._total = total
+        if label is not None:
+            self._label = label
+        self._publish()
+
+    def _publish(self) -> None:
+        state: dict[str, object] = {"value": self._value, "label": self._label, "unit": self._unit}
+        if self._total is not None:
+            state["total"] = self._total
+        self.channel.set("value", state)
