@@ -51,3 +51,9 @@ def open_channel(kernel: KernelSession, name: str, var: str = "ch", **options: o
         f"{var} = LiveChannel({name!r}{kwargs})\n"
         f"assert {var}.wait_connected(10), {var}"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in the
+    main thread for the rest of the session, where ``asyncio.run()`` would then fail."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))

@@ -31,6 +31,31 @@ log = logging.getLogger("nbchannel")
 T = TypeVar("T")
 
 
+class _Signal:
+    """Counts accepted events; ``wait`` blocks until the next one (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+        #: Threads blocked in wait() right now.
+        self.waiting = 0
+
+    def fire(self) -> None:
+        with self._cond:
+            self._count += 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None, event: str, owner: str) -> None:
+        with self._cond:
+            seen = self._count
+            self.waiting += 1
+            try:
+                if not self._cond.wait_for(lambda: self._count != seen, timeout):
+                    raise TimeoutError(f"no {event!r} event on {owner} within {timeout} s")
+            finally:
+                self.waiting -= 1
+
+
 class Button(LiveWidget):
     """A button: ``clicked`` turns true on the first click; ``clicks`` counts them."""
 
@@ -47,6 +72,8 @@ class Button(LiveWidget):
         self._clicks = 0
         self._lock = threading.Lock()
         self._handlers: list[Callable[[Event], Any]] = []
+        self._clicked = _Signal()
+        self._last_click: Event | None = None
         self.channel.on("click", self._on_click)
         self.label = label
         self.disabled = disabled
@@ -90,14 +117,21 @@ class Button(LiveWidget):
         return handler
 
     def wait_click(self, timeout: float | None = None) -> Event:
-        """Block (inside a running cell, too) until the next click; TimeoutError otherwise."""
-        return self.channel.wait("click", timeout)
+        """Block (inside a running cell, too) until the next click; TimeoutError otherwise.
+
+        Clicks the button ignores (while disabled) do not count.
+        """
+        self._clicked.wait(timeout, "click", f"Button {self.label!r}")
+        assert self._last_click is not None
+        return self._last_click
 
     def _on_click(self, event: Event) -> None:
         if self.disabled:
             return
         with self._lock:
             self._clicks += 1
+            self._last_click = event
+        self._clicked.fire()
         for h in list(self._handlers):
             h(event)
 
@@ -118,6 +152,7 @@ class _ValueControl(LiveWidget, Generic[T]):
         self._value = self._coerce(value)
         self._handlers: list[Callable[[T], Any]] = []
         self.changes = 0
+        self._changed = _Signal()
         self.channel.on("change", self._on_change)
         self.channel.set("label", label)
         self.channel.set("disabled", bool(disabled))
@@ -151,8 +186,11 @@ class _ValueControl(LiveWidget, Generic[T]):
         return handler
 
     def wait_change(self, timeout: float | None = None) -> T:
-        """Block until the user changes the value; return the new value."""
-        self.channel.wait("change", timeout)
+        """Block until the user changes the value; return the new value.
+
+        Changes the control refuses (a bad value, or while disabled) do not count.
+        """
+        self._changed.wait(timeout, "change", type(self).__name__)
         return self._value
 
     def _on_change(self, event: Event) -> None:
@@ -166,6 +204,7 @@ class _ValueControl(LiveWidget, Generic[T]):
             return
         self._value = value
         self.changes += 1
+        self._changed.fire()
         self.channel.set("value", value)  # other views of this control follow
         for h in list(self._handlers):
             h(value)
@@ -201,6 +240,8 @@ class Slider(_ValueControl[float]):
         )
 
     def _coerce(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError("a Slider's value is a number")
         v = float(value)
         if not math.isfinite(v):
             raise ValueError("not a finite number")
@@ -248,6 +289,8 @@ class TextInput(_ValueControl[str]):
         max_length: int = 10_000,
         channel: LiveChannel | str | None = None,
     ) -> None:
+        if max_length < 1:
+            raise ValueError("max_length must be positive")
         self.max_length = max_length
         super().__init__(
             value,
@@ -291,6 +334,8 @@ class Dropdown(_ValueControl[Any]):
         self.channel.set("options", opts)
 
     def _coerce(self, value: Any) -> Any:
-        if value not in self.options:
-            raise ValueError(f"{value!r} is not one of the options")
-        return value
+        for option in self.options:
+            # (the browser sends whole floats as ints: 1 matches 1.0; bools match only bools)
+            if isinstance(option, bool) is isinstance(value, bool) and option == value:
+                return option
+        raise ValueError(f"{value!r} is not one of the options")

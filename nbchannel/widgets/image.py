@@ -31,10 +31,13 @@ def frame_payload(frame: Any) -> dict[str, Any]:
             f"an image is H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA); got shape {arr.shape}"
         )
     if arr.dtype != np.uint8:
-        if arr.dtype.kind == "f":
-            # floats are taken as 0..1 intensities
+        if arr.dtype.kind == "b":
+            arr = arr.astype(np.uint8) * 255  # a mask: white where true
+        elif arr.dtype.kind == "f":
+            # floats are taken as 0..1 intensities; NaN shows as black
+            arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
             arr = (np.clip(arr, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-        elif arr.dtype.kind in "iub":
+        elif arr.dtype.kind in "iu":
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         else:
             raise ValueError(f"cannot show an image of dtype {arr.dtype}")

@@ -50,6 +50,8 @@ class LivePlot(LiveWidget):
             raise ValueError("series must be a non-empty list of distinct names")
         if window is not None and window < 2:
             raise ValueError("window must be at least 2 points (or None)")
+        if xrange is not None and not (xrange > 0 and xrange != float("inf")):
+            raise ValueError("xrange must be a positive, finite distance along x (or None)")
         self.series = names
         config = {
             "series": names,

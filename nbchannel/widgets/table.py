@@ -34,6 +34,8 @@ class LiveTable(LiveWidget):
         max_rows: int = 1000,
         channel: LiveChannel | str | None = None,
     ) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be positive")
         super().__init__(channel=channel, config={"max_rows": max_rows})
         self._rows: dict[str, dict[str, Any]] = {}
         if columns is not None:
@@ -53,14 +55,15 @@ class LiveTable(LiveWidget):
         """Create row ``row_id`` or change some of its fields."""
         key = str(row_id)
         row = {**self._rows.get(key, {}), **fields}
+        self.channel.set(f"row:{key}", row)  # raises if a field cannot be sent: row unchanged
         self._rows[key] = row
-        self.channel.set(f"row:{key}", row)
 
     def set_row(self, row_id: Any, row: Mapping[str, Any]) -> None:
         """Replace row ``row_id`` entirely."""
         key = str(row_id)
-        self._rows[key] = dict(row)
-        self.channel.set(f"row:{key}", self._rows[key])
+        new = dict(row)
+        self.channel.set(f"row:{key}", new)
+        self._rows[key] = new
 
     def delete(self, row_id: Any) -> None:
         """Remove a row."""

@@ -1,0 +1,201 @@
+"""``LiveWidget``: the synced traits, the channel it creates or is given, closing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbchannel.core import protocol as P
+from nbchannel.core.message import Message
+from nbchannel.errors import ChannelError
+from nbchannel.kernel.channel import LiveChannel
+from nbchannel.kernel.transport import set_default_transport
+from nbchannel.widgets import (
+    Button,
+    CustomView,
+    Dropdown,
+    LiveImage,
+    LiveLog,
+    LivePlot,
+    LiveTable,
+    LiveText,
+    LiveValue,
+    LiveWidget,
+    Slider,
+    TextInput,
+    Toggle,
+    base,
+)
+
+from ..kernel.test_channel import FakeTransport
+from .page import Page
+
+RENDER = "export default function render({ el }) { el.textContent = 'hi'; }"
+
+#: Every widget class, built with its defaults, and the view kind the JS side renders.
+WIDGETS: list[tuple[str, Callable[..., LiveWidget]]] = [
+    ("plot", LivePlot),
+    ("image", LiveImage),
+    ("log", LiveLog),
+    ("text", LiveText),
+    ("table", LiveTable),
+    ("value", LiveValue),
+    ("button", Button),
+    ("slider", Slider),
+    ("toggle", Toggle),
+    ("text_input", TextInput),
+    ("dropdown", lambda **kw: Dropdown(["a", "b"], **kw)),
+    ("custom", lambda **kw: CustomView(RENDER, **kw)),
+]
+KINDS = [kind for kind, _ in WIDGETS]
+
+
+class Probe(LiveWidget):
+    KIND = "probe"
+    HISTORY = 7
+
+
+class NoHubTransport(FakeTransport):
+    """Carries messages but, like a kernel without a hub, has no kernel id."""
+
+    @property
+    def kernel_id(self) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(("kind", "make"), WIDGETS, ids=KINDS)
+def test_every_widget_syncs_its_kind_channel_and_scope(
+    kind: str, make: Callable[..., LiveWidget], transport: FakeTransport
+) -> None:
+    w = make()
+    assert w._kind == kind
+    assert w._channel == w.channel.name
+    assert w.channel.name.startswith(f"{kind}-")
+    assert w._scope == "k-fake"  # the transport's kernel id: what browsers address
+    assert w.channel.scope == "kernel"
+    assert transport.registered == [w.channel]
+    assert isinstance(w._config, dict)
+    assert None not in w._config.values()
+    assert w._esm  # the bundle (or the error module) is always there to render
+
+
+@pytest.mark.parametrize(("kind", "make"), WIDGETS, ids=KINDS)
+def test_every_widget_writes_on_a_channel_it_is_given(
+    kind: str, make: Callable[..., LiveWidget], transport: FakeTransport
+) -> None:
+    ch = LiveChannel(f"my-{kind}")
+    w = make(channel=ch)
+    assert w.channel is ch
+    assert w._channel == f"my-{kind}"
+    assert transport.registered == [ch]
+    assert {m.channel for m in transport.sent} <= {f"my-{kind}"}
+
+
+def test_each_widget_gets_a_fresh_private_channel() -> None:
+    a, b = Probe(), Probe()
+    assert a.channel is not b.channel
+    assert a._channel != b._channel
+    assert a._channel.startswith("probe-")
+    assert len(a._channel) == len("probe-") + 12
+
+
+def test_a_channel_name_creates_a_channel_of_that_name() -> None:
+    w = Probe(channel="status")
+    assert (w.channel.name, w._channel, w._scope) == ("status", "status", "k-fake")
+    assert w.channel.address == ("k-fake", "status")
+
+
+def test_server_scope_is_synced_and_written_on_messages(
+    watch: Callable[[LiveWidget], Page],
+) -> None:
+    w = Probe(channel="shared", scope="server")
+    w.channel.set("k", 1)
+    assert w.channel.scope == "server"
+    assert w._scope == P.SERVER_SCOPE
+    assert [m.scope for m in watch(w).messages] == [P.SERVER_SCOPE]
+
+
+def test_scope_is_empty_where_no_hub_is_reachable() -> None:
+    previous = set_default_transport(NoHubTransport())
+    try:
+        w = Probe()
+    finally:
+        set_default_transport(previous)
+    assert w._scope == ""
+    assert w._channel == w.channel.name
+
+
+def test_config_drops_none_values() -> None:
+    w = Probe(config={"a": 1, "b": None, "c": [None], "d": ""})
+    assert w._config == {"a": 1, "c": [None], "d": ""}
+    assert Probe()._config == {}
+
+
+def test_history_bound_applies_to_a_channel_the_widget_creates() -> None:
+    w = Probe()
+    assert w.channel._open_message().value() == {"history_items": 7}
+    given = LiveChannel("given", history=3)
+    assert Probe(channel=given).channel._open_message().value() == {"history_items": 3}
+
+
+def test_viewers_follow_presence_reports() -> None:
+    w = Probe()
+    assert w.viewers == 0
+    w.channel._receive(Message.create(P.PRESENCE, w.channel.name, {"viewers": 2}))
+    assert w.viewers == 2
+
+
+def test_close_closes_a_channel_the_widget_created(transport: FakeTransport) -> None:
+    w = Probe()
+    ch = w.channel
+    w.close()
+    assert transport.unregistered == [ch]
+    assert ch.status == "closed"
+    assert w.comm is None
+    with pytest.raises(ChannelError, match="is closed"):
+        ch.set("k", 1)
+    w.close()  # closing twice is harmless
+    assert transport.unregistered == [ch]
+
+
+def test_close_leaves_a_channel_passed_in_open(transport: FakeTransport) -> None:
+    ch = LiveChannel("mine")
+    w = Probe(channel=ch)
+    w.close()
+    assert transport.unregistered == []
+    assert ch.status == "connected"
+    ch.set("still", "writable")
+    assert transport.sent[-1].value() == "writable"
+
+
+def test_close_of_a_named_channel_the_widget_created_closes_it(transport: FakeTransport) -> None:
+    w = Probe(channel="by-name")
+    w.close()
+    assert [ch.name for ch in transport.unregistered] == ["by-name"]
+
+
+def test_missing_bundle_warns_and_shows_an_error_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(base.resources, "files", lambda package: tmp_path)
+    with pytest.warns(UserWarning, match="static/widgets.js is missing"):
+        esm = base._bundle()
+    assert esm == base._MISSING
+    assert "export default" in esm
+
+
+def test_bundle_is_read_from_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "widgets.js").write_text("export default {};", encoding="utf-8")
+    seen: list[Any] = []
+
+    def files(package: str) -> Path:
+        seen.append(package)
+        return tmp_path
+
+    monkeypatch.setattr(base.resources, "files", files)
+    assert base._bundle() == "export default {};"
+    assert seen == ["nbchannel"]
