@@ -314,7 +314,10 @@ class LiveChannel:
         return "closed" if self._closed else self._transport.status
 
     def wait_connected(self, timeout: float | None = 10.0) -> bool:
-        """Block until the hub has opened the channel; False on timeout."""
+        """Block until the hub has opened the channel; False on timeout, and at once where
+        no hub is reachable (status ``unavailable``)."""
+        if self._transport.status == "unavailable":
+            return False
         return self._opened.wait(timeout)
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -117,9 +117,14 @@ class Browser:
         *,
         ui: Literal["lab", "notebook"] = "lab",
         page: Page | None = None,
+        origin: str | None = None,
     ) -> NotebookPage:
-        """Open ``path`` (relative to the server's root) in JupyterLab or Notebook 7."""
-        nb = NotebookPage(page or self.new_page(), server, path, ui)
+        """Open ``path`` (relative to the server's root) in JupyterLab or Notebook 7.
+
+        ``origin`` (``http://host:port``) loads the page through a proxy instead of the
+        server's own address; the server's ``base_url`` is kept.
+        """
+        nb = NotebookPage(page or self.new_page(), server, path, ui, origin)
         nb.open()
         return nb
 
@@ -146,19 +151,25 @@ _PANEL = "(() => { const a = window.jupyterapp; const w = a.shell.currentWidget;
 class NotebookPage:
     """One notebook open in a page, with its kernel ready."""
 
-    def __init__(self, page: Page, server: JupyterServer, path: str, ui: str) -> None:
+    def __init__(
+        self, page: Page, server: JupyterServer, path: str, ui: str, origin: str | None = None
+    ) -> None:
         self.page = page
         self.server = server
         self.path = path
         self.ui = ui
+        self.origin = origin
 
     @property
     def url(self) -> str:
         """The notebook's URL in this UI."""
+        root = self.server.url
+        if self.origin:
+            root = self.origin.rstrip("/") + self.server.base_url
         if self.ui == "lab":
             # `reset`: start from an empty workspace, not the tabs other pages left open
-            return f"{self.server.url}lab/tree/{self.path}?reset&token={self.server.token}"
-        return f"{self.server.url}notebooks/{self.path}?token={self.server.token}"
+            return f"{root}lab/tree/{self.path}?reset&token={self.server.token}"
+        return f"{root}notebooks/{self.path}?token={self.server.token}"
 
     def open(self, timeout: float = 60.0) -> None:
         """Load the page and wait until the notebook's kernel is idle."""

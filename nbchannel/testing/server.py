@@ -53,6 +53,7 @@ class JupyterServer:
         extra_args: list[str] | None = None,
         home: str | None = None,
         env: dict[str, str] | None = None,
+        isolated: bool = True,
     ) -> None:
         self.app = app
         self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
@@ -64,6 +65,8 @@ class JupyterServer:
         self.root_dir = self.home / "work"
         self.runtime_dir = self.home / "runtime"
         self.extra_env = dict(env or {})
+        #: False: use the user's Jupyter config and data (``nbchannel doctor`` checks those).
+        self.isolated = isolated
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / f"server-{self.port}.log"
 
@@ -80,14 +83,14 @@ class JupyterServer:
     def environ(self) -> dict[str, str]:
         """The environment the server runs with."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("NBCHANNEL_")}
-        env.update(
-            JUPYTER_CONFIG_DIR=str(self.home / "config"),
-            JUPYTER_DATA_DIR=str(self.home / "data"),
-            JUPYTER_RUNTIME_DIR=str(self.runtime_dir),
-            IPYTHONDIR=str(self.home / "ipython"),
-            JUPYTER_PLATFORM_DIRS="1",
-            PYTHONUNBUFFERED="1",
-        )
+        env.update(JUPYTER_RUNTIME_DIR=str(self.runtime_dir), PYTHONUNBUFFERED="1")
+        if self.isolated:
+            env.update(
+                JUPYTER_CONFIG_DIR=str(self.home / "config"),
+                JUPYTER_DATA_DIR=str(self.home / "data"),
+                IPYTHONDIR=str(self.home / "ipython"),
+                JUPYTER_PLATFORM_DIRS="1",
+            )
         env.update(self.extra_env)
         return env
 
@@ -98,7 +101,7 @@ class JupyterServer:
         # JupyterLab: no news prompt over the page (the machine may have no internet anyway)
         settings = self.home / "config" / "lab" / "user-settings" / "@jupyterlab"
         notification = settings / "apputils-extension" / "notification.jupyterlab-settings"
-        if not notification.exists():
+        if self.isolated and not notification.exists():
             notification.parent.mkdir(parents=True, exist_ok=True)
             notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
         cmd = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
 
@@ -88,3 +89,10 @@ def test_set_default_transport_replaces_and_returns_the_previous(
     assert default_transport() is mine
     assert set_default_transport(None) is mine
     assert default_transport() is not mine
+
+
+def test_wait_connected_returns_at_once_without_a_hub() -> None:
+    ch = LiveChannel("nowhere", transport=DetachedTransport("no hub here"))
+    t0 = time.monotonic()
+    assert ch.wait_connected(timeout=5) is False
+    assert time.monotonic() - t0 < 0.5
