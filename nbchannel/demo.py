@@ -88,7 +88,11 @@ def run_demo(
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI machines often run as root
     cmd += extra or []
-    try:
+    if hasattr(os, "execv"):
+        # Become JupyterLab: Ctrl+C and signals from a process manager reach it directly.
+        sys.stdout.flush()
+        os.execv(sys.executable, cmd)
+    try:  # pragma: no cover - platforms without exec
         return subprocess.call(cmd)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # pragma: no cover
         return 0

@@ -209,14 +209,19 @@ def decode_frame(
     append = out.append
     # Copy payloads by slicing the frame itself when it is ``bytes`` (one step, no view).
     raw = data if type(data) is bytes else None
-    for entry in header:
+    # Entries are popped (front to back) as they are read, so each is freed at once: a
+    # frame of thousands keeps none of them alive long enough for the garbage collector to
+    # promote them to its oldest generation, whose collections cost the most.
+    header.reverse()
+    pop = header.pop
+    while header:
+        entry = pop()
         if type(entry) is not dict:
             raise MalformedFrame("each frame header entry must be a JSON object")
-        get = entry.get
-        kind = get("k")
+        kind = entry.get("k")
         if type(kind) is not str or not kind:
             raise MalformedFrame("message without a kind ('k')")
-        plen = get("p", 0)
+        plen = entry.get("p", 0)
         if type(plen) is not int or plen < 0:
             plen = _int(entry, "p", 0)  # raises with the field's name
         end = pos + plen
@@ -224,11 +229,11 @@ def decode_frame(
             raise MalformedFrame("payload runs past the end of the frame")
         payload = raw[pos:end] if raw is not None else bytes(mv[pos:end])
         pos = end
-        channel = get("c")
-        scope = get("s")
-        key = get("y")
-        offset = get("o")
-        epoch = get("e")
+        channel = entry.get("c")
+        scope = entry.get("s")
+        key = entry.get("y")
+        offset = entry.get("o")
+        epoch = entry.get("e")
         # the common case in one test each; the helpers raise with the field's name
         if channel is not None and type(channel) is not str:
             _str(entry, "c")
@@ -241,7 +246,7 @@ def decode_frame(
         if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= _MAX_OFFSET):
             _opt_int(entry, "e")
         buffers: tuple[Buffer, ...] = ()
-        descs = get("b")
+        descs = entry.get("b")
         if descs is not None:
             if type(descs) is not list:
                 raise MalformedFrame("buffer list ('b') must be an array")
@@ -348,39 +353,70 @@ class FrameReader:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        self._buf = bytearray()
-        self._need = 0  # total length of the frame being assembled, 0 = unknown yet
+        self._head = bytearray()  # a preamble cut short by the end of a read
+        # The frame being assembled across reads: allocated once at its final size when its
+        # preamble is in, filled in place, and decoded as is (its big buffers stay views).
+        self._frame: bytearray | None = None
+        self._filled = 0
         self._failed = False
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buf)
+        return len(self._head) + (self._filled if self._frame is not None else 0)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[list[Message]]:
-        """Add received bytes; return the messages of each frame they completed, in order."""
+        """Add received bytes; return the messages of each frame they completed, in order.
+
+        ``data`` is not kept: a frame that arrives whole in one ``bytes`` object is decoded
+        in place; any other frame is copied once, into a buffer of its own size.
+        """
         if self._failed:
             raise MalformedFrame("stream already failed; close the connection")
-        buf = self._buf
-        buf += data
+        mv = memoryview(data)
+        if mv.ndim != 1 or mv.itemsize != 1:
+            mv = mv.cast("B")
+        n = mv.nbytes
+        pos = 0
         frames: list[list[Message]] = []
+        limits = self.limits
         try:
-            while True:
-                if not self._need:
-                    if len(buf) < PREAMBLE_SIZE:
-                        break
-                    self._need = self.limits.check_preamble(buf)
-                need = self._need
-                if len(buf) < need:
-                    break
-                if len(buf) == need:
-                    chunk = bytes(buf)
-                    buf.clear()
-                else:
-                    chunk = bytes(buf[:need])
-                    del buf[:need]
-                self._need = 0
-                frames.append(decode_frame(chunk, self.limits))
+            while pos < n:
+                frame = self._frame
+                if frame is None:
+                    head = self._head
+                    if head or n - pos < PREAMBLE_SIZE:
+                        take = min(PREAMBLE_SIZE - len(head), n - pos)
+                        head += mv[pos : pos + take]
+                        pos += take
+                        if len(head) < PREAMBLE_SIZE:
+                            break
+                        need = limits.check_preamble(head)
+                        frame = self._frame = bytearray(need)
+                        frame[:PREAMBLE_SIZE] = head
+                        self._filled = PREAMBLE_SIZE
+                        head.clear()
+                    else:
+                        need = limits.check_preamble(mv[pos : pos + PREAMBLE_SIZE])
+                        if pos == 0 and need == n and type(data) is bytes:
+                            frames.append(decode_frame(data, limits))  # the common case
+                            break
+                        if n - pos >= need:
+                            # a whole frame among others: its own copy, so that views into
+                            # it never pin the rest of the read
+                            frames.append(decode_frame(bytes(mv[pos : pos + need]), limits))
+                            pos += need
+                            continue
+                        frame = self._frame = bytearray(need)
+                        self._filled = 0
+                filled = self._filled
+                take = min(len(frame) - filled, n - pos)
+                frame[filled : filled + take] = mv[pos : pos + take]
+                pos += take
+                self._filled = filled = filled + take
+                if filled == len(frame):
+                    self._frame = None
+                    frames.append(decode_frame(frame, limits))
         except Exception:
             self._failed = True
             raise

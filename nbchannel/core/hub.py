@@ -43,7 +43,7 @@ from . import protocol as P
 from .channel import Channel, ChannelKey
 from .codec import Limits
 from .message import Message
-from .peer import Peer, Role
+from .peer import FrameBudget, Peer, Role
 
 __all__ = ["ChannelInfo", "Hub", "HubConfig", "PeerInfo"]
 
@@ -69,6 +69,8 @@ class HubConfig:
     max_event_bytes: int = 1 * _MiB
     #: Target size of one outgoing frame when a queue is drained.
     batch_bytes: int = 256 * 1024
+    #: WebSocket frames per second shared by all viewers (see :class:`FrameBudget`); 0: no cap.
+    frames_per_second: int = 20_000
     #: Frame limits for decoding.
     limits: Limits = field(default_factory=Limits)
 
@@ -121,6 +123,8 @@ class Hub:
         self.clock = clock
         self.channels: dict[ChannelKey, Channel] = {}
         self.peers: set[Peer] = set()
+        #: Paces the subscribers' writers when many are busy at once.
+        self.frame_budget = FrameBudget(self.config.frames_per_second)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -261,10 +265,12 @@ class Hub:
         nbytes = min(_opt_int(options, "history_bytes", cfg.history_bytes), cfg.history_bytes)
         want_epoch = options.get("epoch")
         ch = self._channel(scope, msg.channel)
-        resumed = ch.is_open and want_epoch is not None and want_epoch == ch.epoch
+        # `reset`: the owner cleared the channel; it starts afresh even if shared
+        clear = options.get("reset") is True
+        resumed = not clear and ch.is_open and want_epoch is not None and want_epoch == ch.epoch
         # A kernel-scoped channel opened again without its epoch (a re-run cell, a restarted
         # kernel) starts afresh; a server-scoped channel is shared, so a second owner joins it.
-        if not resumed and not (ch.is_open and scope == P.SERVER_SCOPE):
+        if clear or (not resumed and not (ch.is_open and scope == P.SERVER_SCOPE)):
             ch.open(history_items=items, history_bytes=nbytes)
             for sub in ch.subscribers:
                 self._replay(sub, ch, None, None)

@@ -13,8 +13,10 @@ holds at most ``max_bytes`` of droppable traffic; beyond that:
 * control messages (``subscribed``, ``closed``, ``opened`` …) are always queued; there is at
   most one of each per channel in flight because re-subscribing purges the channel first.
 
-A message that alone exceeds the bound is still accepted into an empty queue, so a large
-frame is delayed, never starved.
+A message that alone exceeds the bound is still accepted when no other droppable message
+is queued (control and state may be: a replay starts with ``subscribed`` and the state), so
+a large item is delayed, never starved; the queue then holds at most that one message over
+its bound.
 
 No I/O, no asyncio: the owner of the outbox is told through ``on_ready`` when the queue
 goes from empty to non-empty.
@@ -68,6 +70,7 @@ class Outbox:
         self._gaps: dict[tuple[str, str | None, str], _Gap] = {}
         #: Bytes currently queued (approximate wire size).
         self.bytes = 0
+        self._droppable = 0  # droppable messages queued
         #: Messages dropped because the queue was full, and state updates coalesced away.
         self.dropped = 0
         self.coalesced = 0
@@ -100,7 +103,7 @@ class Outbox:
             return True
         size = msg.nbytes
         if kind in _DROPPABLE:
-            if self._queue and self.bytes + size > self.max_bytes:
+            if self._droppable and self.bytes + size > self.max_bytes:
                 gkey = (kind, msg.scope, msg.channel)
                 gap = self._gaps.get(gkey)
                 if gap is None:
@@ -115,6 +118,7 @@ class Outbox:
                 if gap is not None:
                     marker = _gap_message((kind, msg.scope, msg.channel), gap)
                     self._push(marker, marker.nbytes)
+            self._droppable += 1
         self._push(msg, size)
         return True
 
@@ -156,6 +160,8 @@ class Outbox:
             else:
                 msg = item
                 taken += msg.nbytes
+                if msg.kind in _DROPPABLE:
+                    self._droppable -= 1
             header += 48 + len(msg.channel) + len(msg.key or "") + 64 * len(msg.buffers)
             out.append(msg)
         self.bytes -= taken
@@ -177,6 +183,8 @@ class Outbox:
                     del self._coalesce[item.key]
                 else:
                     self.bytes -= item.nbytes
+                    if item.kind in _DROPPABLE:
+                        self._droppable -= 1
             else:
                 keep.append(item)
         self._queue = keep

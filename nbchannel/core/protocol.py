@@ -80,6 +80,8 @@ class OpenPayload(TypedDict, total=False):
 
     #: Epoch the owner had before a reconnect; the channel resumes if it still matches.
     epoch: int
+    #: Start the channel afresh (new epoch, no state or history), even a shared one.
+    reset: bool
     #: Per-channel bounds on retained stream history (default: the hub's config).
     history_items: int
     history_bytes: int

@@ -161,6 +161,19 @@ class LiveChannel:
             self._state_msgs.pop(key, None)
         self._send(msg)
 
+    def clear(self) -> None:
+        """Start the channel afresh: no state, no stream history, a new epoch.
+
+        Every viewer resets what it shows (a plot empties, a table loses its rows). For a
+        shared (``scope="server"``) channel this clears it for every notebook.
+        """
+        self._check_open()
+        with self._lock:
+            self._state.clear()
+            self._state_msgs.clear()
+        options = {"reset": True}
+        self._send(Message.create(P.OPEN, self.name, options, scope=self._wire_scope))
+
     def get(self, key: str, default: Any = None) -> Any:
         """The value last :meth:`set` for ``key`` in this kernel."""
         with self._lock:

@@ -54,6 +54,7 @@ __all__ = ["HubClient", "find_kernel_id"]
 log = logging.getLogger("nbchannel")
 _MiB = 1024 * 1024
 _IOV_MAX = 512
+_SOCKET_BUFFER = 4 * _MiB
 ChannelKey = tuple["str | None", str]
 
 
@@ -301,6 +302,11 @@ class HubClient:
         except OSError:
             sock.close()
             raise
+        with contextlib.suppress(OSError):
+            # A deeper socket buffer than the default (~200 KiB) lets a large frame go out
+            # in a few writes instead of dozens of wake-ups of the hub and of this thread;
+            # the kernel caps it at net.core.wmem_max.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
         sock.setblocking(False)
         with self._lock:
             # Re-open every channel before anything queued for it is written.

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -21,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import ensure_async
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .._version import __version__
@@ -33,6 +36,19 @@ __all__ = ["ChannelSocketHandler", "ChannelsApiHandler"]
 
 #: The resource name the authorizer sees for nbchannel endpoints.
 AUTH_RESOURCE = "nbchannel"
+#: Shorter pauses are not worth a timer (the event loop's resolution is about 1 ms).
+_MIN_SLEEP = 0.001
+#: Frames up to this size are joined and written at once (one system call).
+_JOIN_BELOW = 64 * 1024
+
+
+def _ws_header(size: int) -> bytes:
+    """The RFC 6455 header of one final, unmasked binary frame of ``size`` bytes."""
+    if size < 126:
+        return bytes((0x82, size))
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x82, 126, size)
+    return struct.pack("!BBQ", 0x82, 127, size)
 
 
 class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -85,13 +101,48 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._writer = asyncio.ensure_future(self._write_loop(self.peer))
 
     async def _write_loop(self, peer: Peer) -> None:
+        budget = self.hub.frame_budget
+        loop = asyncio.get_running_loop()
+        last = float("-inf")
         try:
-            while (frame := await peer.next_frame()) is not None:
+            while not peer.closed:
+                await peer.wait()
+                delay = budget.delay(last, loop.time())
+                if delay >= _MIN_SLEEP:
+                    # many viewers are busy: let more messages join this frame meanwhile
+                    await asyncio.sleep(delay)
+                parts = peer.take_frame()
+                if parts is None:
+                    continue
                 # Awaiting the write is the backpressure: a slow page makes this loop wait,
                 # its outbox fills, and the hub starts coalescing and dropping for it alone.
-                await self.write_message(frame, binary=True)
-        except WebSocketClosedError:
+                await self._write_frame(parts)
+                last = loop.time()
+                budget.wrote(peer.id, last)
+        except (WebSocketClosedError, StreamClosedError):
             pass
+        finally:
+            budget.forget(peer.id)
+
+    def _write_frame(self, parts: list[bytes | memoryview]) -> Awaitable[None]:
+        """Write one binary WebSocket frame made of ``parts``; resolves once it is sent.
+
+        ``write_message`` wants a single ``bytes`` and copies it once more into the frame:
+        two copies of every array on its way out, more costly than sending it. Compression
+        is off on this socket (:meth:`get_compression_options`), so a frame is just a
+        header and the bytes; tornado's stream keeps large memoryviews without copying.
+        """
+        conn = self.ws_connection
+        stream = conn.stream if conn is not None and not conn.is_closing() else None
+        if stream is None:
+            raise WebSocketClosedError()
+        size = sum(memoryview(p).nbytes for p in parts)
+        if size <= _JOIN_BELOW:
+            return stream.write(b"".join([_ws_header(size), *parts]))
+        stream.write(_ws_header(size) + parts[0])  # the frame's own (small) header
+        for p in parts[1:-1]:
+            stream.write(p)
+        return stream.write(parts[-1])
 
     def on_message(self, message: str | bytes) -> None:
         """Decode one frame and hand its messages to the hub; bad frames get an error."""

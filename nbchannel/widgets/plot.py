@@ -63,7 +63,13 @@ class LivePlot(LiveWidget):
             "height": height,
         }
         super().__init__(channel=channel, config=config)
-        self.channel.set("config", {k: v for k, v in config.items() if v is not None})
+        self._settings = {k: v for k, v in config.items() if v is not None}
+        self.channel.set("config", self._settings)
+
+    def clear(self) -> None:
+        """Remove every point (e.g. before a new training run); the settings stay."""
+        self.channel.clear()
+        self.channel.set("config", self._settings)
 
     def append(self, x: float, **values: float) -> None:
         """Add one point per named series at ``x`` (series not given get no point)."""

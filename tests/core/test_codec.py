@@ -166,6 +166,22 @@ def test_frame_reader_byte_by_byte_and_many_frames_per_chunk() -> None:
     assert reader.buffered == 20
 
 
+def test_frame_reader_keeps_no_reference_to_what_it_was_fed() -> None:
+    big = np.arange(8192, dtype="<f8")
+    frame = encode_frame([Message.create("p", "c", {"a": big})])
+    small = encode_frame([Message.create("p", "c", {"b": b"x" * 100})])
+    stream = small + frame + small
+    reader = FrameReader()
+    got: list[list[Message]] = []
+    for i in range(0, len(stream), 5000):
+        piece = bytearray(stream[i : i + 5000])
+        got += reader.feed(piece)
+        piece[:] = bytes(len(piece))  # the caller reuses its buffer
+    assert [m.value() for batch in got for m in batch][1]["a"].tolist() == big.tolist()
+    assert got[0][0].value() == {"b": b"x" * 100} and got[2][0].value() == {"b": b"x" * 100}
+    assert reader.buffered == 0
+
+
 def test_empty_frame_is_refused_when_encoding() -> None:
     with pytest.raises(ValueError, match="at least one message"):
         encode_frame([])

@@ -366,3 +366,63 @@ def test_a_resuming_subscriber_learns_of_keys_deleted_while_it_was_away(hub: Hub
     assert info["reset"] is False and info["state"] == 2
     # exactly `state` state messages follow: the keys that still exist
     assert [m.key for m in msgs[1 : 1 + info["state"]]] == ["a", "c"]
+
+
+def test_a_frame_of_writes_that_closes_its_channel_midway(hub: Hub) -> None:
+    # Runs of writes to one channel are routed with one lookup; a close inside the frame
+    # must still end the run.
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, k, P.OPEN, "d")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    send(hub, b, P.SUBSCRIBE, "d", scope="k1")
+    drain(k), drain(b)
+    hub.receive(
+        k,
+        [
+            Message.create(P.APPEND, "c", 0),
+            Message.create(P.APPEND, "c", 1),
+            Message.create(P.APPEND, "d", "d0"),
+            Message.create(P.APPEND, "c", 2),
+        ],
+    )
+    got = drain(b)
+    assert [(m.channel, m.offset, m.value()) for m in got] == [
+        ("c", 0, 0),
+        ("c", 1, 1),
+        ("d", 0, "d0"),
+        ("c", 2, 2),
+    ]
+    hub.receive(
+        k,
+        [
+            Message.create(P.APPEND, "c", 3),
+            Message(P.CLOSE, "c"),
+            Message.create(P.APPEND, "c", 4),
+            Message.create(P.APPEND, "d", "d1"),
+        ],
+    )
+    assert _errors(drain(k)) == ["unknown-channel"]
+    got = drain(b)
+    assert [(m.kind, m.channel) for m in got] == [(P.CLOSED, "c"), (P.APPEND, "d")]
+
+
+def test_an_owner_can_clear_even_a_shared_channel(hub: Hub) -> None:
+    k1, k2 = hub.connect_owner("k1"), hub.connect_owner("k2")
+    b = hub.connect_subscriber()
+    for k in (k1, k2):
+        send(hub, k, P.OPEN, "shared", scope=P.SERVER_SCOPE)
+    send(hub, k1, P.SET, "shared", 1, scope=P.SERVER_SCOPE, key="a")
+    send(hub, k1, P.APPEND, "shared", "old", scope=P.SERVER_SCOPE)
+    send(hub, b, P.SUBSCRIBE, "shared", scope=P.SERVER_SCOPE)
+    first = drain(b)[0].value()["epoch"]
+    send(hub, k2, P.OPEN, "shared", {"reset": True}, scope=P.SERVER_SCOPE)
+    send(hub, k2, P.APPEND, "shared", "new", scope=P.SERVER_SCOPE)
+    msgs = drain(b)
+    info = msgs[0].value()
+    assert info["reset"] is True and info["epoch"] != first and info["state"] == 0
+    assert values(msgs, P.APPEND) == ["new"]
+    # both kernels still own it
+    send(hub, k1, P.APPEND, "shared", "from k1", scope=P.SERVER_SCOPE)
+    assert values(drain(b), P.APPEND) == ["from k1"]

@@ -109,6 +109,20 @@ def test_one_oversized_message_is_accepted_into_an_empty_queue() -> None:
     assert [m.kind for m in msgs[1:]] == [P.GAP]
 
 
+def test_an_oversized_item_behind_control_and_state_is_not_starved() -> None:
+    # a replay: `subscribed` and the state come first, then a history item over the bound
+    box = Outbox(max_bytes=1000)
+    box.put(Message.create(P.SUBSCRIBED, "c", {"epoch": 1}, scope="s"))
+    box.put(Message.create(P.SET, "c", "config", scope="s", key="config"))
+    big = Message.create(P.APPEND, "c", np.zeros(10_000), scope="s", offset=0)
+    assert box.put(big)
+    assert not box.put(_append(1))  # one item over the bound at most
+    msgs = _drain(box)
+    assert [m.kind for m in msgs] == [P.SUBSCRIBED, P.SET, P.APPEND, P.GAP]
+    assert msgs[2] is big
+    assert box.put(_append(2))  # drained: accepted again
+
+
 def test_purge_forgets_one_channel_only() -> None:
     box = Outbox(max_bytes=10_000)
     box.put(Message.create(P.SET, "c", 1, scope="s", key="a"))

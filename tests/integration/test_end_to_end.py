@@ -212,3 +212,21 @@ def test_a_stalled_viewer_does_not_slow_or_starve_a_fast_one(
         await stalled.close()
 
     asyncio.run(scenario())
+
+
+def test_clear_resets_what_viewers_show(jupyter: JupyterServer, kernel: KernelSession) -> None:
+    open_channel(kernel, "cleared")
+    kernel.execute("ch.set('k', 1)\nfor i in range(5): ch.append(i)")
+
+    async def scenario() -> None:
+        viewer = await Viewer.connect(jupyter.ws_url, token=jupyter.token)
+        view = await viewer.subscribe(kernel.id, "cleared")
+        await viewer.wait_for(lambda: len(view.items) == 5)
+        epoch = view.epoch
+        kernel.execute("ch.clear()\nch.append('fresh')\nch.flush()")
+        await viewer.wait_for(lambda: [v for _, v in view.items] == ["fresh"])
+        assert view.state == {} and view.epoch != epoch and view.resets == 2
+        assert kernel.eval("[ch.epoch == ch.stats['epoch'], ch.state]") == [True, {}]
+        await viewer.close()
+
+    asyncio.run(scenario())

@@ -157,3 +157,21 @@ def test_mismatched_lengths_are_refused(watch: Watch) -> None:
     with pytest.raises(ValueError, match=r"series 'acc' has 2 points but xs has 3"):
         plot.extend([0, 1, 2], loss=[1, 2, 3], acc=[1, 2])
     assert watch(plot).stream == []
+
+
+def test_clear_restarts_the_channel_and_keeps_the_settings(watch: Watch) -> None:
+    plot = LivePlot(["y"], window=50, title="run")
+    page = watch(plot)
+    plot.append(0, y=1.0)
+    plot.clear()
+    kinds = [(m.kind, m.key) for m in page.messages]
+    reset_at = kinds.index((P.OPEN, None))
+    assert page.messages[reset_at].value() == {"reset": True}
+    # the settings are set again after the reset, so the cleared plot keeps its look
+    assert (P.SET, "config") in kinds[reset_at:]
+    assert plot.channel.get("config") == {
+        "series": ["y"],
+        "window": 50,
+        "title": "run",
+        "height": 300,
+    }

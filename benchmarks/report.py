@@ -1,0 +1,125 @@
+"""The suite's report as a text table (ratios side by side) and as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .suite import PATHS, RATIOS
+from .tally import DRAIN_SECONDS
+
+__all__ = ["format_table", "save_json"]
+
+#: A path's runs spread wider than this (relative to the median) is marked noisy.
+NOISY = 0.25
+
+
+def _num(v: float) -> str:
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    v = row["values"].get(key)
+    if v is None:
+        return "—"
+    med = v.get("median")
+    if med is None:
+        return "err" if not str(v.get("error", "")).startswith("skipped") else "skip"
+    if row["field"] == "lost":
+        of = v.get("of")
+        text = f"{med:,.0f}" + (f"/{of:,}" if of else "")
+        return text
+    text = _num(med)
+    runs = v.get("runs", [])
+    if len(runs) > 1 and med and (v["max"] - v["min"]) / abs(med) > NOISY:
+        text += "~"
+    return text
+
+
+def _ratio(r: float | None) -> str:
+    if r is None or not math.isfinite(r):
+        return "—"
+    return f"{r:.3g}" if r < 1000 else f"{r:,.0f}"
+
+
+def _target(row: dict[str, Any]) -> tuple[str, str]:
+    t = row.get("target")
+    if not t:
+        return "", ""
+    op = {">=": "≥", "<=": "≤", "==": "="}[t["op"]]
+    goal = f"{op} {_num(t['value']) if t['value'] else '0'}"
+    met = t.get("met")
+    return goal, ("" if met is None else "yes" if met else "NO")
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as an aligned text table, with a legend."""
+    keys = list(PATHS)
+    head = ["metric", "unit", *[PATHS[k] for k in keys], *[n for n, _ in RATIOS], "target", "A met"]
+    lines = [head]
+    for row in report["rows"]:
+        unit = row["unit"] + {"higher": " ↑", "lower": " ↓"}.get(row["better"], "")
+        ratios = [_ratio(row["ratios"].get(n)) if row["ratios"] else "" for n, _ in RATIOS]
+        goal, met = _target(row)
+        lines.append([row["table_label"], unit, *[_cell(row, k) for k in keys], *ratios, goal, met])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for n, line in enumerate(lines):
+        pairs = enumerate(zip(line, widths, strict=True))
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in pairs]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    env = report["environment"]
+    mode = "quick (tiny sizes; proves it runs, not a measurement)" if report["quick"] else "full"
+    soak = report["sizes"]["slow_seconds"]
+    legend = [
+        "",
+        f"{mode}; median of {report['reps']} runs (metric 6: one {soak:g} s soak per path); "
+        f"{report['seconds']:.0f} s in all.",
+        "↑ higher is better, ↓ lower is better; A/x = A's median divided by x's. "
+        "~ = runs spread over 25% of the median (noisy).",
+        f"lost = sent but not received {DRAIN_SECONDS:g} s after the sender finished "
+        "(gaps in the sequence numbers), median of runs.",
+        "B = an ipywidgets widget's comm through jupyter-server's kernel WebSocket "
+        "(v1.kernel.websocket.jupyter.org), default IOPub limits; B0 = the same with "
+        "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
+        "one message per frame.",
+        f"load average (1 min) before {env['load_average_before'][0]:.2f}, after "
+        f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
+    ]
+    for row in report["rows"]:
+        for key, v in row["values"].items():
+            if v.get("error"):
+                legend.append(f"{row['table_label'].strip()} [{key}]: {v['error']}")
+    return "\n".join(out + legend)
+
+
+def save_json(report: dict[str, Any], path: str | Path) -> None:
+    """Write the report (medians, ratios, targets and every run) as JSON."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_clean(report), indent=2, allow_nan=False, default=str)
+    p.write_text(text + "\n", encoding="utf-8")
+
+
+def _clean(o: Any) -> Any:
+    """NaN and infinities (no data) become null: strict JSON."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o

@@ -1,0 +1,527 @@
+"""The benchmark suite: which measurement runs on which path, how often, at what size.
+
+Paths (each started once per run and measured side by side, repetitions interleaved so
+that a noisy moment hits every path alike):
+
+* **A** — nbchannel: ``LiveChannel`` in a kernel → hub → ``nbchannel/ws``;
+* **B** — an ipywidgets widget's comm → jupyter-server's kernel WebSocket (v1 protocol),
+  with jupyter-server's default IOPub rate limits; **B0** — the same with them off;
+* **C** — a raw tornado WebSocket server → client, one message per frame (the ceiling).
+
+Metrics (``--only`` takes their names or numbers):
+
+1. ``throughput`` small (~100 B JSON) messages: delivered/s and lost;
+2. ``latency`` one-way kernel → client at 500 messages/s: p50, p99;
+3. ``events`` browser → kernel while a cell sleeps or spins: delay until the handler runs;
+4. ``arrays`` 1 MiB float64 arrays: MiB/s;
+5. ``fanout`` one stream to 100 clients at 1,000 messages/s: delivered/s, lost, p99;
+6. ``slow`` one stalled client beside a fast one, 10 MB/s for 60 s: server memory growth;
+7. ``browser`` LivePlot frames per second in headless Chromium (``benchmarks.browser_fps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from nbchannel.testing import JupyterServer
+
+from .comm_path import NO_LIMITS, CommPath
+from .nbc_path import NbcPath
+from .raw_ws import RawPath
+
+__all__ = ["FULL", "METRICS", "QUICK", "Row", "Sizes", "parse_only", "parse_paths", "run_suite"]
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each measurement is."""
+
+    burst: dict[str, int] = field(
+        default_factory=lambda: {"A": 200_000, "B": 20_000, "B0": 20_000, "C": 100_000}
+    )
+    paced_n: int = 1_000
+    paced_rate: float = 500.0
+    events_n: int = 10
+    events_gap: float = 0.1
+    events_lead: float = 0.5  # the cell runs this long before the first event and after the last
+    arrays_n: int = 100
+    array_bytes: int = MiB
+    fanout_clients: int = 100
+    fanout_rate: float = 1_000.0
+    fanout_seconds: float = 2.0
+    slow_seconds: float = 60.0
+    slow_nbytes: int = 100_000
+    slow_rate: float = 100.0  # × slow_nbytes = 10 MB/s
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    burst={"A": 2_000, "B": 500, "B0": 500, "C": 2_000},
+    paced_n=50,
+    events_n=2,
+    events_gap=0.05,
+    events_lead=0.2,
+    arrays_n=4,
+    fanout_clients=4,
+    fanout_rate=200.0,
+    fanout_seconds=0.25,
+    slow_seconds=1.0,
+    slow_nbytes=10_000,
+    slow_rate=100.0,
+)
+
+#: Path keys in table order, with their labels.
+PATHS = {
+    "A": "A nbchannel",
+    "B": "B comm",
+    "B0": "B0 comm, no limit",
+    "C": "C raw WS",
+}
+RATIOS = [("A/B", "B"), ("A/B0", "B0"), ("A/C", "C")]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a number read from each run's summary, and its target."""
+
+    metric: str
+    label: str
+    field: str
+    unit: str
+    #: "higher" or "lower" is better; "" for counts that only need to be zero.
+    better: str
+    #: ``(">=" | "<=" | "==", value)`` for path A, or None.
+    target: tuple[str, float] | None = None
+    ratio: bool = True
+
+
+@dataclass
+class Measurement:
+    """One kind of run of one metric: a call per path, repeated, and the rows it feeds."""
+
+    metric: str
+    name: str
+    paths: list[str]
+    call: Callable[[Any, Sizes], Awaitable[dict[str, Any]]]
+    rows: list[Row]
+
+
+MEASUREMENTS: list[Measurement] = [
+    Measurement(
+        "throughput",
+        "small messages, as fast as possible",
+        ["A", "B", "B0", "C"],
+        lambda p, s: p.burst(s.burst[p.key]),
+        [
+            Row("throughput", "1 small msgs delivered", "rate", "msg/s", "higher", (">=", 150_000)),
+            Row("throughput", "  lost (of sent)", "lost", "msgs", "", ("==", 0), ratio=False),
+        ],
+    ),
+    Measurement(
+        "latency",
+        "small messages at 500/s",
+        ["A", "B", "B0", "C"],
+        lambda p, s: p.paced(s.paced_n, s.paced_rate),
+        [
+            Row("latency", "2 one-way latency p50", "p50_ms", "ms", "lower", ("<=", 0.5)),
+            Row("latency", "  one-way latency p99", "p99_ms", "ms", "lower", ("<=", 2.0)),
+        ],
+    ),
+    Measurement(
+        "events",
+        "events while the cell sleeps",
+        ["A", "B"],
+        lambda p, s: p.events("sleeping", s.events_n, s.events_gap, s.events_lead),
+        [Row("events", "3 event→handler, sleeping", "median_ms", "ms", "lower", ("<=", 1.0))],
+    ),
+    Measurement(
+        "events",
+        "events while the cell spins",
+        ["A", "B"],
+        lambda p, s: p.events("spinning", s.events_n, s.events_gap, s.events_lead),
+        [Row("events", "  event→handler, spinning", "median_ms", "ms", "lower", ("<=", 10.0))],
+    ),
+    Measurement(
+        "arrays",
+        "1 MiB float64 arrays",
+        ["A", "B", "B0", "C"],
+        lambda p, s: p.arrays(s.arrays_n, s.array_bytes),
+        [
+            Row("arrays", "4 1 MiB arrays", "mib_per_s", "MiB/s", "higher", (">=", 1_200)),
+            Row("arrays", "  lost (of sent)", "lost", "arrays", "", ("==", 0), ratio=False),
+        ],
+    ),
+    Measurement(
+        "fanout",
+        "one stream to many clients",
+        ["A", "B", "B0", "C"],
+        lambda p, s: p.fanout(s.fanout_clients, s.fanout_rate, s.fanout_seconds),
+        [
+            Row("fanout", "5 fan-out delivered (all)", "rate", "msg/s", "higher"),
+            Row("fanout", "  lost (of sent)", "lost", "msgs", "", ("==", 0), ratio=False),
+            Row("fanout", "  latency p99", "p99_ms", "ms", "lower", ("<=", 50.0)),
+        ],
+    ),
+    Measurement(
+        "slow",
+        "a stalled client beside a fast one",
+        ["A", "B"],
+        lambda p, s: p.slow_consumer(s.slow_seconds, s.slow_nbytes, s.slow_rate),
+        [
+            Row("slow", "6 server RSS growth", "rss_growth_mib", "MiB", "lower", ("<=", 64.0)),
+            Row("slow", "  server RSS peak growth", "rss_peak_growth_mib", "MiB", "lower"),
+            Row("slow", "  fast client p99", "p99_ms", "ms", "lower"),
+        ],
+    ),
+]
+
+METRICS = ["throughput", "latency", "events", "arrays", "fanout", "slow", "browser"]
+
+
+def parse_only(spec: str | None) -> list[str]:
+    """``--only 1,3,fanout`` → metric names, in suite order."""
+    if not spec:
+        return list(METRICS)
+    chosen = set()
+    for item in spec.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        if item.isdigit() and 1 <= int(item) <= len(METRICS):
+            chosen.add(METRICS[int(item) - 1])
+        elif item in METRICS:
+            chosen.add(item)
+        else:
+            raise ValueError(f"unknown metric {item!r}; choose from 1-7 or {', '.join(METRICS)}")
+    return [m for m in METRICS if m in chosen]
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _brief(summary: dict[str, Any], rows: list[Row]) -> str:
+    if "error" in summary:
+        return f"error: {summary['error']}"
+    parts = []
+    for r in rows:
+        v = summary.get(r.field)
+        if isinstance(v, float):
+            parts.append(f"{r.field}={v:,.3g}")
+        elif v is not None:
+            parts.append(f"{r.field}={v:,}")
+    return " ".join(parts)
+
+
+class _Paths:
+    """The servers and kernels of one run, started lazily and stopped at the end."""
+
+    def __init__(self) -> None:
+        self.servers: list[JupyterServer] = []
+        self.paths: dict[str, Any] = {}
+
+    async def server(self, extra_args: list[str] | None = None) -> JupyterServer:
+        server = JupyterServer(extra_args=extra_args)
+        await asyncio.to_thread(server.start)
+        self.servers.append(server)
+        return server
+
+    async def prepare(self, keys: set[str]) -> None:
+        """Start what ``keys`` need, servers and kernels each in parallel (startup dominates
+        a quick run)."""
+        jobs: list[Awaitable[Any]] = []
+        if keys & {"A", "B"} and "_shared" not in self.paths:
+            jobs.append(self._start_shared())
+        if "B0" in keys and "B0" not in self.paths:
+            jobs.append(self.get("B0"))
+        if "C" in keys and "C" not in self.paths:
+            jobs.append(self.get("C"))
+        await asyncio.gather(*jobs)
+        await asyncio.gather(*(self.get(k) for k in keys & {"A", "B"}))
+
+    async def _start_shared(self) -> None:
+        self.paths["_shared"] = await self.server()
+
+    async def get(self, key: str) -> Any:
+        if key not in self.paths:
+            if key in ("A", "B"):
+                shared = self.paths.get("_shared") or await self.server()
+                self.paths["_shared"] = shared
+                if key == "A":
+                    self.paths[key] = await NbcPath.start(shared)
+                else:
+                    self.paths[key] = await CommPath.start(shared, key="B", label=PATHS["B"])
+            elif key == "B0":
+                server = await self.server(NO_LIMITS)
+                self.paths[key] = await CommPath.start(server, key="B0", label=PATHS["B0"])
+            elif key == "C":
+                self.paths[key] = await RawPath.start()
+        return self.paths[key]
+
+    async def fresh(self, key: str) -> tuple[Any, JupyterServer]:
+        """A path on a server of its own (for memory measurements)."""
+        server = await self.server()
+        if key == "A":
+            return await NbcPath.start(server), server
+        return await CommPath.start(server, key=key, label=PATHS[key]), server
+
+    async def close(self) -> None:
+        for key, path in self.paths.items():
+            if not key.startswith("_"):
+                with contextlib.suppress(Exception):
+                    await path.close()
+        for server in self.servers:
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.cleanup)
+
+
+async def _measure(
+    meas: Measurement, path: Any, sizes: Sizes, rep: int, reps: int, key: str
+) -> dict[str, Any]:
+    # The measuring client is this process, shared by every path: keep its garbage
+    # collector from pausing it mid-measurement (as timeit does), for all paths alike.
+    gc.collect()
+    gc.disable()
+    t0 = time.monotonic()
+    try:
+        summary = await meas.call(path, sizes)
+    except Exception as exc:  # one failing path must not lose the others' numbers
+        summary = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        gc.enable()
+    summary["seconds"] = time.monotonic() - t0
+    _log(
+        f"  [{rep + 1}/{reps}] {meas.metric:<10} {key:<2} {meas.name}: {_brief(summary, meas.rows)}"
+    )
+    return summary
+
+
+def parse_paths(spec: str | None) -> list[str]:
+    """``--paths A,C`` → path keys, in table order."""
+    if not spec:
+        return list(PATHS)
+    chosen = {p.strip().upper() for p in spec.split(",") if p.strip()}
+    unknown = chosen - set(PATHS)
+    if unknown:
+        raise ValueError(f"unknown path {sorted(unknown)}; choose from {', '.join(PATHS)}")
+    return [p for p in PATHS if p in chosen]
+
+
+async def run_suite(
+    metrics: list[str],
+    sizes: Sizes,
+    reps: int,
+    *,
+    quick: bool,
+    paths_wanted: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the chosen metrics on the chosen paths; return the report (:mod:`.report`)."""
+    wanted = paths_wanted or list(PATHS)
+    started = time.time()
+    load_before = os.getloadavg()
+    paths = _Paths()
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        await paths.prepare(
+            {
+                k
+                for meas in MEASUREMENTS
+                if meas.metric in metrics and meas.metric != "slow"
+                for k in meas.paths
+                if k in wanted
+            }
+        )
+        for meas in MEASUREMENTS:
+            if meas.metric not in metrics:
+                continue
+            keys = [k for k in meas.paths if k in wanted]
+            if not keys:
+                continue
+            key_runs = runs.setdefault(meas.name, {k: [] for k in keys})
+            if meas.metric == "slow":
+                # each path on a fresh server, so its memory is measured alone; one long run
+                # each (it is a 60 s soak), its latency the median of all its messages. The
+                # quick mode reuses the shared server: it only proves the measurement runs.
+                for key in keys:
+                    if quick:
+                        path = await paths.get(key)
+                        key_runs[key].append(await _measure(meas, path, sizes, 0, 1, key))
+                        continue
+                    path, server = await paths.fresh(key)
+                    key_runs[key].append(await _measure(meas, path, sizes, 0, 1, key))
+                    await path.close()
+                    await asyncio.to_thread(server.stop)
+                continue
+            for rep in range(reps):
+                for key in keys:
+                    path = await paths.get(key)
+                    key_runs[key].append(await _measure(meas, path, sizes, rep, reps, key))
+        browser: dict[str, Any] | None = None
+        if "browser" in metrics and "A" in wanted:
+            from . import browser_fps
+
+            _log("  browser: LivePlot frames per second (headless Chromium)")
+            browser = await asyncio.to_thread(browser_fps.run, quick=quick, reps=reps)
+            _log(f"  browser: {browser.get('skipped') or browser.get('error') or browser}")
+    finally:
+        await paths.close()
+    return build_report(
+        runs, sizes, reps, quick=quick, browser=browser, started=started, load_before=load_before
+    )
+
+
+def build_report(
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+    sizes: Sizes,
+    reps: int,
+    *,
+    quick: bool,
+    browser: dict[str, Any] | None,
+    started: float,
+    load_before: tuple[float, float, float],
+) -> dict[str, Any]:
+    """Medians, ratios and targets of every row, plus the raw runs, as one JSON-able dict."""
+    rows_out = []
+    for meas in MEASUREMENTS:
+        if meas.name not in runs:
+            continue
+        by_path = runs[meas.name]
+        for row in meas.rows:
+            values: dict[str, Any] = {}
+            for key, path_runs in by_path.items():
+                nums = [r[row.field] for r in path_runs if _is_num(r.get(row.field))]
+                if not nums:
+                    errors = [r["error"] for r in path_runs if "error" in r]
+                    values[key] = {"median": None, "error": errors[0] if errors else "no data"}
+                    continue
+                v: dict[str, Any] = {
+                    "median": statistics.median(nums),
+                    "runs": nums,
+                    "min": min(nums),
+                    "max": max(nums),
+                }
+                if row.field == "lost":
+                    v["of"] = path_runs[0].get("expected")
+                values[key] = v
+            ratios = {}
+            if row.ratio:
+                a = values.get("A", {}).get("median")
+                for name, other in RATIOS:
+                    b = values.get(other, {}).get("median")
+                    if _is_num(a) and _is_num(b) and b:
+                        ratios[name] = a / b
+            out: dict[str, Any] = {
+                "metric": row.metric,
+                "measurement": meas.name,
+                "label": row.label.strip(),
+                "field": row.field,
+                "unit": row.unit,
+                "better": row.better,
+                "values": values,
+                "ratios": ratios,
+            }
+            if row.target is not None:
+                op, goal = row.target
+                out["target"] = {"op": op, "value": goal}
+                a = values.get("A", {}).get("median")
+                if not quick and _is_num(a):
+                    out["target"]["met"] = _meets(a, op, goal)
+            out["table_label"] = row.label
+            rows_out.append(out)
+    if browser is not None:
+        size = browser_size(quick)
+        shown, rate = _si(size["shown"]), _si(size["rate"])
+        row = {
+            "metric": "browser",
+            "measurement": "LivePlot in headless Chromium",
+            "label": f"LivePlot fps, {shown} points shown, {rate} points/s in",
+            "table_label": f"7 LivePlot fps ({shown} shown, {rate}/s in)",
+            "field": "fps",
+            "unit": "fps",
+            "better": "higher",
+            "values": {"A": browser.get("fps_summary") or {"median": None, "error": _why(browser)}},
+            "ratios": {},
+            "target": {"op": ">=", "value": 55},
+        }
+        a = row["values"]["A"].get("median")
+        if not quick and _is_num(a):
+            row["target"]["met"] = _meets(a, ">=", 55)
+        rows_out.append(row)
+    return {
+        "benchmark": "nbchannel vs the ipywidgets comm path vs a raw WebSocket",
+        "quick": quick,
+        "reps": reps,
+        "sizes": asdict(sizes),
+        "paths": PATHS,
+        "rows": rows_out,
+        "runs": runs,
+        "browser": browser,
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+            "versions": _versions(),
+        },
+        "started": started,
+        "seconds": time.time() - started,
+    }
+
+
+def browser_size(quick: bool) -> dict[str, Any]:
+    """Points shown and streamed per second by metric 7."""
+    from . import browser_fps
+
+    return browser_fps.QUICK if quick else browser_fps.FULL
+
+
+def _si(n: float) -> str:
+    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k" if n >= 1e3 else f"{n:g}"
+
+
+def _why(browser: dict[str, Any]) -> str:
+    if browser.get("skipped"):
+        return f"skipped: {browser['skipped']}"
+    return str(browser.get("error") or "no data")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _meets(value: float, op: str, goal: float) -> bool:
+    if op == ">=":
+        return value >= goal
+    if op == "<=":
+        return value <= goal
+    return value == goal
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in (
+        "nbchannel", "jupyter_server", "ipykernel", "ipywidgets", "tornado", "pyzmq", "orjson",
+    ):  # fmt: skip
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+def with_slow_seconds(sizes: Sizes, seconds: float | None) -> Sizes:
+    """``sizes`` with another duration for the slow-consumer soak."""
+    return sizes if seconds is None else replace(sizes, slow_seconds=seconds)
