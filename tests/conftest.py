@@ -7,7 +7,10 @@ like a notebook does.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,16 @@ from nbchannel.testing.browser import LAB_ARGS
 
 #: Small bounds so that backpressure and replay limits are reached quickly in tests.
 SUBSCRIBER_QUEUE_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A short private directory for sockets (pytest's tmp_path may be too long for one)."""
+    d = Path(tempfile.mkdtemp(prefix="nbc-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

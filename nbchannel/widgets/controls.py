@@ -56,7 +56,20 @@ class _Signal:
                 self.waiting -= 1
 
 
-class Button(LiveWidget):
+class _Control(LiveWidget):
+    """What every control has: a ``disabled`` flag kept in the channel's state."""
+
+    @property
+    def disabled(self) -> bool:
+        """Whether the control ignores the user (clicks, changes)."""
+        return bool(self.channel.get("disabled", False))
+
+    @disabled.setter
+    def disabled(self, flag: bool) -> None:
+        self.channel.set("disabled", bool(flag))
+
+
+class Button(_Control):
     """A button: ``clicked`` turns true on the first click; ``clicks`` counts them."""
 
     KIND = "button"
@@ -102,15 +115,6 @@ class Button(LiveWidget):
     def label(self, text: str) -> None:
         self.channel.set("label", str(text))
 
-    @property
-    def disabled(self) -> bool:
-        """Whether the button ignores clicks."""
-        return bool(self.channel.get("disabled", False))
-
-    @disabled.setter
-    def disabled(self, flag: bool) -> None:
-        self.channel.set("disabled", bool(flag))
-
     def on_click(self, handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Call ``handler(event)`` on every click (a decorator)."""
         self._handlers.append(handler)
@@ -136,7 +140,7 @@ class Button(LiveWidget):
             h(event)
 
 
-class _ValueControl(LiveWidget, Generic[T]):
+class _ValueControl(_Control, Generic[T]):
     """A control with a value the user can change; the kernel reads it mid-cell."""
 
     def __init__(
@@ -170,15 +174,6 @@ class _ValueControl(LiveWidget, Generic[T]):
     def value(self, v: T) -> None:
         self._value = self._coerce(v)
         self.channel.set("value", self._value)
-
-    @property
-    def disabled(self) -> bool:
-        """Whether the control ignores the user."""
-        return bool(self.channel.get("disabled", False))
-
-    @disabled.setter
-    def disabled(self, flag: bool) -> None:
-        self.channel.set("disabled", bool(flag))
 
     def on_change(self, handler: Callable[[T], Any]) -> Callable[[T], Any]:
         """Call ``handler(value)`` whenever the user changes the value (a decorator)."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -169,16 +167,6 @@ def collect(ht: HubThread, peer: Peer, kinds: Iterable[str], count: int) -> list
 
     wait_until(enough)
     return got
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    """A short runtime directory, so the socket path fits in it."""
-    d = Path(tempfile.mkdtemp(prefix="nbc-"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -92,7 +92,8 @@ def test_set_default_transport_replaces_and_returns_the_previous(
 
 
 def test_wait_connected_returns_at_once_without_a_hub() -> None:
-    ch = LiveChannel("nowhere", transport=DetachedTransport("no hub here"))
+    with pytest.warns(NbChannelWarning):
+        ch = LiveChannel("nowhere", transport=DetachedTransport("no hub here"))
     t0 = time.monotonic()
     assert ch.wait_connected(timeout=5) is False
     assert time.monotonic() - t0 < 0.5

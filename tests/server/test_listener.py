@@ -7,10 +7,9 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,6 @@ from nbchannel.server.listener import KernelListener
 
 PORT = 8888
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    """A short runtime directory, so the socket fits in it (pytest's tmp_path may not)."""
-    d = Path(tempfile.mkdtemp(prefix="nbc-"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def make_listener(runtime_dir: Path, hub: Hub | None = None, **kw: Any) -> KernelListener:
