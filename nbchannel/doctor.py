@@ -24,13 +24,16 @@ class Check:
 
 
 def check_extension() -> Check:
-    """Is the server extension enabled in the Jupyter config, and does it import?"""
-    from jupyter_core.paths import jupyter_config_path
-    from jupyter_server.extension.config import ExtensionConfigManager
+    """Is the server extension enabled, as jupyter-server itself decides, and does it import?"""
+    from jupyter_server.serverapp import ServerApp
 
     name = "server extension"
-    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
-    if not manager.enabled("nbchannel"):  # type: ignore[no-untyped-call]
+    # Ask the server's own config loading: a user's jupyter_server_config.json overrides the
+    # jupyter_server_config.d files installed with packages, whatever the path order says.
+    app = ServerApp()
+    app.load_config_file()
+    app.find_server_extensions()
+    if not app.jpserver_extensions.get("nbchannel"):
         return Check(
             name,
             False,
