@@ -69,6 +69,12 @@ class NbChannel(ExtensionApp):
     batch_bytes = Int(
         _defaults.batch_bytes, help="Target size of one outgoing frame when a queue drains."
     ).tag(config=True)
+    frames_per_second = Int(
+        _defaults.frames_per_second,
+        help="WebSocket frames per second shared by all browser connections: with many busy "
+        "viewers each frame carries more messages instead of flooding the event loop "
+        "(0: no cap).",
+    ).tag(config=True)
     max_frame_bytes = Int(
         _limits.max_frame_bytes, help="Largest frame accepted from a kernel or a browser."
     ).tag(config=True)
@@ -102,6 +108,7 @@ class NbChannel(ExtensionApp):
             max_subscriptions=self.max_subscriptions,
             max_event_bytes=self.max_event_bytes,
             batch_bytes=self.batch_bytes,
+            frames_per_second=self.frames_per_second,
             limits=Limits(
                 max_frame_bytes=self.max_frame_bytes, max_header_bytes=self.max_header_bytes
             ),

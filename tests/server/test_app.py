@@ -59,3 +59,17 @@ def test_kernels_inherit_the_hub_address_and_secret(jupyter: JupyterServer) -> N
     assert env["NBCHANNEL_ADDRESS"].startswith("unix:")
     assert len(env["NBCHANNEL_SECRET"]) == 64  # 256 bits, hex
     assert env["NBCHANNEL_HUB_FILE"].endswith(f"nbchannel-hub-{jupyter.port}.json")
+
+
+def test_every_hub_bound_is_a_configurable_trait() -> None:
+    from dataclasses import fields
+
+    from traitlets.config import Config
+
+    from nbchannel.core.hub import HubConfig
+    from nbchannel.server.app import NbChannel
+
+    names = [f.name for f in fields(HubConfig) if f.name != "limits"]
+    config = Config({"NbChannel": {name: 7 for name in names}})
+    hub = NbChannel(config=config).hub_config()
+    assert {name: getattr(hub, name) for name in names} == dict.fromkeys(names, 7)
