@@ -15,6 +15,26 @@ def _points(nb: NotebookPage) -> int:
     return int(nb.page.locator(".nbc-plot").first.get_attribute("data-points") or 0)
 
 
+def _line_coverage(nb: NotebookPage) -> float:
+    """Share of the plot canvas's pixel columns where the first series' blue line is drawn."""
+    return float(
+        nb.page.evaluate(
+            """() => {
+              const c = document.querySelector('.nbc-plot canvas');
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let hit = 0;
+              for (let x = 0; x < c.width; x++) {
+                for (let y = 0; y < c.height; y++) {
+                  const i = 4 * (y * c.width + x);
+                  if (d[i + 2] > d[i] + 60 && d[i + 3] > 0) { hit++; break; }
+                }
+              }
+              return hit / c.width;
+            }"""
+        )
+    )
+
+
 def _save(nb: NotebookPage) -> None:
     nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     time.sleep(0.5)
@@ -55,6 +75,12 @@ def test_plot_shows_100k_streamed_points_while_they_arrive(
         frames = int(nb.page.locator(".nbc-plot").get_attribute("data-frames") or 0)
         assert frames >= 5, "the plot should redraw as data arrives"
         nb.page.locator(".nbc-plot").screenshot(path=str(artifacts / "plot-100k.png"))
+        # 100k points in far fewer pixel columns: drawn decimated, one device pixel wide,
+        # and the line still runs across the whole plot.
+        plot = nb.page.locator(".nbc-plot")
+        assert plot.get_attribute("data-dense") == "true"
+        assert int(plot.get_attribute("data-drawn") or 0) < 10_000
+        assert _line_coverage(nb) > 0.85
         assert "sent in" in nb.outputs_text()
         assert browser.our_errors() == []
     finally:
