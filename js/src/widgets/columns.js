@@ -87,6 +87,9 @@ export class Columns {
    */
   append(xs, ys, n) {
     if (n <= 0) return;
+    // The row before this batch, read before any drop: x = null continues its count even
+    // when the batch pushes every held row out of the window.
+    const prev = this.length ? this.x[this.start + this.length - 1] : -Infinity;
     let skip = 0;
     if (n > this.window) {
       // Only the last `window` of this batch survives.
@@ -98,14 +101,16 @@ export class Columns {
     const count = n - skip;
     this.reserve(count);
     const at = this.start + this.length;
-    let prev = this.length ? this.x[at - 1] : -Infinity;
+    const first = this.dropped + this.length; // logical number of row `at`
     const xcol = this.x;
     if (xs == null) {
-      const base = Number.isFinite(prev) ? Math.floor(prev) + 1 : 0;
+      const finite = Number.isFinite(prev);
+      const base = finite ? Math.floor(prev) + 1 : 0;
       for (let i = 0; i < count; i++) xcol[at + i] = base + skip + i;
+      // After an x of +Infinity or NaN the count restarts at 0: a step back.
+      if (!finite && prev !== -Infinity) this.descent = first;
     } else {
       copyInto(xcol, at, xs, skip, count);
-      const first = this.dropped + this.length; // logical number of row `at`
       for (let i = count - 1; i >= 0; i--) {
         // Scan backwards for the newest step back (NaN x counts as one: it cannot be sorted).
         const v = xcol[at + i];
@@ -245,7 +250,10 @@ function nanColumn(n) {
  */
 function copyInto(dst, at, src, from, count) {
   if (src instanceof Float64Array) {
-    dst.set(src.subarray(from, from + count), at);
+    const part = src.subarray(from, from + count);
+    dst.set(part, at);
+    // A column shorter than the batch is missing (NaN) past its end.
+    if (part.length < count) dst.fill(NaN, at + part.length, at + count);
     return;
   }
   const len = src.length;
