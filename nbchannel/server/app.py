@@ -15,12 +15,14 @@ Routes, under the server's ``base_url``:
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, Unicode
 
 from ..core.address import ENV_ADDRESS, ENV_HUB_FILE, ENV_SECRET
 from ..core.codec import Limits
@@ -94,6 +96,14 @@ class NbChannel(ExtensionApp):
         config=True
     )
 
+    freeze_gc = Bool(
+        True,
+        help="Once the server has started, move the objects it holds into the garbage "
+        "collector's permanent generation (gc.freeze), so that the full collections which "
+        "streamed messages trigger scan only what was made since, not the whole server: "
+        "about a fifth of the hub's time under a fast stream, and pauses of ~100 ms.",
+    ).tag(config=True)
+
     hub: Hub
     listener: KernelListener
 
@@ -152,6 +162,18 @@ class NbChannel(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.listener.start()
+        if self.freeze_gc:
+            # After the other extensions' start hooks, which run beside this one.
+            asyncio.get_running_loop().call_soon(self._freeze_gc)
+
+    def _freeze_gc(self) -> None:
+        gc.collect()
+        gc.freeze()
+        self.log.info(
+            "nbchannel: moved %d objects of the started server out of the garbage "
+            "collector's reach (gc.freeze; c.NbChannel.freeze_gc = False turns this off)",
+            gc.get_freeze_count(),
+        )
 
     async def stop_extension(self) -> None:
         """Close kernel connections and remove the socket."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
+import time
 
 from nbchannel.testing import JupyterServer, Viewer
 
@@ -73,3 +75,18 @@ def test_every_hub_bound_is_a_configurable_trait() -> None:
     config = Config({"NbChannel": {name: 7 for name in names}})
     hub = NbChannel(config=config).hub_config()
     assert {name: getattr(hub, name) for name in names} == dict.fromkeys(names, 7)
+
+
+def test_started_server_objects_are_frozen_out_of_full_collections() -> None:
+    # Full collections, which a fast stream triggers, then scan only newer objects.
+    for freeze, expected in ((None, True), ("False", False)):
+        args = [] if freeze is None else [f"--NbChannel.freeze_gc={freeze}"]
+        with JupyterServer(extra_args=args) as server:
+            deadline = time.monotonic() + 10
+            while "gc.freeze" not in server.log() and time.monotonic() < deadline and expected:
+                time.sleep(0.1)
+            lines = [line for line in server.log().splitlines() if "gc.freeze" in line]
+            assert bool(lines) is expected, server.log()
+            if expected:
+                frozen = int(re.search(r"moved (\d+) objects", lines[0]).group(1))  # type: ignore[union-attr]
+                assert frozen > 10_000  # the server's modules, classes, config …
