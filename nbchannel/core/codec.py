@@ -209,6 +209,11 @@ def decode_frame(
     append = out.append
     # Copy payloads by slicing the frame itself when it is ``bytes`` (one step, no view).
     raw = data if type(data) is bytes else None
+    if raw is None and len(header) * 1024 > n:
+        # Small messages (under 1 KiB on average): one copy of the whole frame costs less
+        # than a memoryview per payload.
+        raw = bytes(mv)
+        mv = memoryview(raw)
     # Entries are popped (front to back) as they are read, so each is freed at once: a
     # frame of thousands keeps none of them alive long enough for the garbage collector to
     # promote them to its oldest generation, whose collections cost the most.
@@ -339,11 +344,17 @@ def _str(entry: dict[str, Any], name: str) -> str | None:
 class FrameReader:
     """Splits a byte stream (the kernel's Unix socket) into frames. No I/O.
 
-    Feed it whatever the socket returned; it hands back the decoded messages of every frame
-    completed so far. A frame's preamble is checked against the limits as soon as its 12
-    bytes are in, so a lying length field is refused before anything is buffered for it.
-    After a :class:`~nbchannel.errors.FrameError` the stream has lost its framing and the
-    connection must be closed.
+    Two ways to give it bytes. ``feed(data)`` takes whatever a socket read returned. The
+    buffer pair follows :class:`asyncio.BufferedProtocol`: ``get_buffer()`` says where the
+    next read should land and ``buffer_updated(n)`` reports how many bytes did, so a large
+    frame is received straight into a buffer of its own size, with no copy in between.
+    Either way it hands back the decoded messages of every frame completed so far.
+
+    Small frames collect in a fixed scratch buffer and are copied out once each, so that a
+    retained message never pins the scratch. A frame's preamble is checked against the
+    limits as soon as its 12 bytes are in, so a lying length field is refused before
+    anything is buffered for it. After a :class:`~nbchannel.errors.FrameError` the stream
+    has lost its framing and the connection must be closed.
 
     >>> reader = FrameReader()
     >>> frame = encode_frame([Message.create("publish", "c", 1)])
@@ -351,11 +362,19 @@ class FrameReader:
     [1]
     """
 
+    #: Size of the scratch buffer reads land in while no large frame is being received.
+    SCRATCH_BYTES = 256 * 1024
+    #: A frame longer than this gets a buffer of its own that reads then fill directly.
+    OWN_BUFFER_ABOVE = SCRATCH_BYTES // 4
+
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        self._head = bytearray()  # a preamble cut short by the end of a read
-        # The frame being assembled across reads: allocated once at its final size when its
-        # preamble is in, filled in place, and decoded as is (its big buffers stay views).
+        self._scratch = bytearray(self.SCRATCH_BYTES)
+        self._view = memoryview(self._scratch)
+        self._start = 0  # first byte of the scratch not yet part of a decoded frame
+        self._end = 0  # end of the bytes received into the scratch
+        # A large frame being received: allocated once at its final size when its preamble
+        # is in, filled in place, and decoded as is (its big buffers stay views).
         self._frame: bytearray | None = None
         self._filled = 0
         self._failed = False
@@ -363,13 +382,45 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._head) + (self._filled if self._frame is not None else 0)
+        if self._frame is not None:
+            return self._filled
+        return self._end - self._start
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Where the next bytes received should be written (never empty)."""
+        if self._failed:
+            raise MalformedFrame("stream already failed; close the connection")
+        frame = self._frame
+        if frame is not None:
+            return memoryview(frame)[self._filled :]
+        if self._start and len(self._scratch) - self._end < self.OWN_BUFFER_ABOVE:
+            # The partial frame left at the end moves to the front (it is small: a larger
+            # one would have its own buffer), so there is always room for a good read.
+            rest = self._end - self._start
+            self._view[:rest] = self._view[self._start : self._end]
+            self._start, self._end = 0, rest
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> list[list[Message]]:
+        """``nbytes`` were written into the last :meth:`get_buffer`; the frames they completed."""
+        try:
+            frame = self._frame
+            if frame is not None:
+                self._filled += nbytes
+                if self._filled < len(frame):
+                    return []
+                self._frame = None
+                return [decode_frame(frame, self.limits)]
+            self._end += nbytes
+            return self._split()
+        except Exception:
+            self._failed = True
+            raise
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[list[Message]]:
         """Add received bytes; return the messages of each frame they completed, in order.
 
-        ``data`` is not kept: a frame that arrives whole in one ``bytes`` object is decoded
-        in place; any other frame is copied once, into a buffer of its own size.
+        ``data`` is copied, never kept.
         """
         if self._failed:
             raise MalformedFrame("stream already failed; close the connection")
@@ -379,45 +430,32 @@ class FrameReader:
         n = mv.nbytes
         pos = 0
         frames: list[list[Message]] = []
-        limits = self.limits
-        try:
-            while pos < n:
-                frame = self._frame
-                if frame is None:
-                    head = self._head
-                    if head or n - pos < PREAMBLE_SIZE:
-                        take = min(PREAMBLE_SIZE - len(head), n - pos)
-                        head += mv[pos : pos + take]
-                        pos += take
-                        if len(head) < PREAMBLE_SIZE:
-                            break
-                        need = limits.check_preamble(head)
-                        frame = self._frame = bytearray(need)
-                        frame[:PREAMBLE_SIZE] = head
-                        self._filled = PREAMBLE_SIZE
-                        head.clear()
-                    else:
-                        need = limits.check_preamble(mv[pos : pos + PREAMBLE_SIZE])
-                        if pos == 0 and need == n and type(data) is bytes:
-                            frames.append(decode_frame(data, limits))  # the common case
-                            break
-                        if n - pos >= need:
-                            # a whole frame among others: its own copy, so that views into
-                            # it never pin the rest of the read
-                            frames.append(decode_frame(bytes(mv[pos : pos + need]), limits))
-                            pos += need
-                            continue
-                        frame = self._frame = bytearray(need)
-                        self._filled = 0
-                filled = self._filled
-                take = min(len(frame) - filled, n - pos)
-                frame[filled : filled + take] = mv[pos : pos + take]
-                pos += take
-                self._filled = filled = filled + take
-                if filled == len(frame):
-                    self._frame = None
-                    frames.append(decode_frame(frame, limits))
-        except Exception:
-            self._failed = True
-            raise
+        while pos < n:
+            buf = self.get_buffer()
+            take = min(len(buf), n - pos)
+            buf[:take] = mv[pos : pos + take]
+            pos += take
+            frames += self.buffer_updated(take)
+        return frames
+
+    def _split(self) -> list[list[Message]]:
+        """Decode the whole frames in the scratch; move a large partial one to its own buffer."""
+        view, pos, end, limits = self._view, self._start, self._end, self.limits
+        frames: list[list[Message]] = []
+        while end - pos >= PREAMBLE_SIZE:
+            need = limits.check_preamble(view[pos : pos + PREAMBLE_SIZE])
+            if end - pos >= need:
+                # copied out, so that views into it never pin the scratch
+                frames.append(decode_frame(bytes(view[pos : pos + need]), limits))
+                pos += need
+                continue
+            if need > self.OWN_BUFFER_ABOVE:
+                frame = self._frame = bytearray(need)
+                self._filled = end - pos
+                frame[: self._filled] = view[pos:end]
+                pos = end
+            break
+        if pos == end:
+            pos = end = 0
+        self._start, self._end = pos, end
         return frames

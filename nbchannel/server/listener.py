@@ -71,7 +71,7 @@ class KernelListener:
         self.hub_file = Path(runtime_dir) / f"nbchannel-hub-{port}.json"
         self._sock: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[_KernelConnection] = set()
         #: Connections refused (wrong secret, no hello, bad frames), for the API and tests.
         self.refused = 0
 
@@ -189,104 +189,34 @@ class KernelListener:
         if self._sock is None:
             self.bind()
         assert self._sock is not None
+        loop = asyncio.get_running_loop()
         if self.address is not None and self.address.kind == "unix":
-            self._server = await asyncio.start_unix_server(self._serve, sock=self._sock)
+            self._server = await loop.create_unix_server(self._protocol, sock=self._sock)
         else:
-            self._server = await asyncio.start_server(self._serve, sock=self._sock)
+            self._server = await loop.create_server(self._protocol, sock=self._sock)
         self.log.info("nbchannel: listening for kernels on %s", self.address)
 
     async def stop(self) -> None:
         """Stop accepting, close every kernel connection, remove the socket file."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in list(self._connections):
+            conn.abort()
+        writers = [c.writer for c in self._connections if c.writer is not None]
+        await asyncio.sleep(0)  # let the transports report their connections lost
+        if writers:
+            await asyncio.gather(*writers, return_exceptions=True)
         if self.address is not None and self.address.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.address.path)
         self._server = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._connection(reader, writer)
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # a broken connection must never take the server down
-            self.log.exception("nbchannel: kernel connection failed")
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def _protocol(self) -> _KernelConnection:
+        return _KernelConnection(self)
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        frames = FrameReader(self.limits)
-        try:
-            hello, early = await asyncio.wait_for(
-                self._first_message(reader, frames), self.hello_timeout
-            )
-        except (asyncio.TimeoutError, FrameError, ConnectionError) as exc:
-            self.refused += 1
-            self.log.warning("nbchannel: refused a kernel connection: no valid hello (%s)", exc)
-            return
-        info = self._check_hello(hello)
-        if info is None:
-            self.refused += 1
-            self.log.warning("nbchannel: refused a kernel connection: wrong or missing secret")
-            err: P.ErrorPayload = {"code": "not-permitted", "message": "wrong or missing secret"}
-            writer.write(encode_frame([Message.create(P.ERROR, "", err)]))
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
-            return
-        kernel_id, pid = info
-        peer = self.hub.connect_owner(kernel_id, name=f"kernel {kernel_id} (pid {pid})")
-        self.log.info("nbchannel: kernel %s (pid %s) connected", kernel_id, pid)
-        welcome = {"version": __version__, "max_frame_bytes": self.limits.max_frame_bytes}
-        peer.outbox.put(Message.create(P.WELCOME, "", welcome))
-        write_task = asyncio.ensure_future(self._write_loop(peer, writer))
-        try:
-            for msgs in early:
-                self.hub.receive(peer, msgs)
-            while True:
-                data = await reader.read(1 << 20)
-                if not data:
-                    break
-                try:
-                    batches = frames.feed(data)
-                except FrameError as exc:
-                    # A byte stream cannot resynchronise after a bad frame: close it; the
-                    # kernel reconnects and restores its channels.
-                    self.log.warning("nbchannel: closing kernel %s connection: %s", kernel_id, exc)
-                    break
-                for msgs in batches:
-                    self.hub.receive(peer, msgs)
-        except ConnectionError:
-            pass
-        finally:
-            self.hub.disconnect(peer)
-            write_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await write_task
-            self.log.info("nbchannel: kernel %s disconnected", kernel_id)
-
-    async def _first_message(
-        self, reader: asyncio.StreamReader, frames: FrameReader
-    ) -> tuple[Message, list[list[Message]]]:
-        """The hello, and any frames the kernel pipelined behind it in the same read."""
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                raise ConnectionError("closed before hello")
-            batches = frames.feed(data)
-            if batches:
-                if len(batches[0]) > 1:
-                    raise FrameError("hello must come alone in the first frame")
-                return batches[0][0], batches[1:]
+    def _refuse(self, why: str) -> None:
+        self.refused += 1
+        self.log.warning("nbchannel: refused a kernel connection: %s", why)
 
     def _check_hello(self, msg: Message) -> tuple[str, int] | None:
         if msg.kind != P.HELLO:
@@ -308,17 +238,6 @@ class KernelListener:
         pid = info.get("pid")
         return kernel_id, pid if isinstance(pid, int) else -1
 
-    async def _write_loop(self, peer: Peer, writer: asyncio.StreamWriter) -> None:
-        while True:
-            parts = peer.take_frame()
-            if parts is None:
-                if peer.closed:
-                    return
-                await peer.wait()
-                continue
-            writer.writelines(parts)
-            await writer.drain()
-
 
 def _is_listening(address: object) -> bool:
     """Whether something accepts connections at a hub address (a live server owns it)."""
@@ -337,3 +256,137 @@ def _is_listening(address: object) -> bool:
         except OSError:
             return False
     return True
+
+
+class _KernelConnection(asyncio.BufferedProtocol):
+    """One kernel's connection: its ``hello`` first, then its frames straight into the hub.
+
+    Reads land in the :class:`FrameReader`'s buffers (a large frame directly in a buffer
+    of its own size), and each completed frame goes to the hub in the same callback.
+    """
+
+    def __init__(self, listener: KernelListener) -> None:
+        self.listener = listener
+        self.frames = FrameReader(listener.limits)
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
+        self.kernel_id = ""
+        self.writer: asyncio.Task[None] | None = None
+        self._hello_timer: asyncio.TimerHandle | None = None
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._refused = False
+
+    # -- asyncio.BufferedProtocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.listener._connections.add(self)
+        timeout = self.listener.hello_timeout
+        self._hello_timer = asyncio.get_running_loop().call_later(
+            timeout, self._refuse, f"no valid hello (none within {timeout:g} s)"
+        )
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.frames.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        try:
+            batches = self.frames.buffer_updated(nbytes)
+        except FrameError as exc:
+            if self.peer is None:
+                self._refuse(f"no valid hello ({exc})")
+            else:
+                # A byte stream cannot resynchronise after a bad frame: close it; the
+                # kernel reconnects and restores its channels.
+                self.listener.log.warning(
+                    "nbchannel: closing kernel %s connection: %s", self.kernel_id, exc
+                )
+                self.abort()
+            return
+        try:
+            for msgs in batches:
+                if self.peer is None:
+                    if not self._hello(msgs):
+                        return
+                else:
+                    self.listener.hub.receive(self.peer, msgs)
+        except Exception:  # a broken connection must never take the server down
+            self.listener.log.exception("nbchannel: kernel connection failed")
+            self.abort()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        self.listener._connections.discard(self)
+        self._can_write.set()
+        if self.peer is not None:
+            self.listener.hub.disconnect(self.peer)
+            if self.writer is not None:
+                self.writer.cancel()
+            self.listener.log.info("nbchannel: kernel %s disconnected", self.kernel_id)
+        elif not self._refused:
+            self._refuse("no valid hello (closed before hello)")
+
+    # -- ours ------------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Close the connection now, dropping anything not yet sent."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _refuse(self, why: str, reply: Message | None = None) -> None:
+        if self._refused or self.peer is not None:
+            return
+        self._refused = True
+        self.listener._refuse(why)
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        if self.transport is not None:
+            if reply is not None:
+                self.transport.write(encode_frame([reply]))
+            self.transport.close()  # after sending what is buffered
+
+    def _hello(self, msgs: list[Message]) -> bool:
+        """Check the first frame; connect the kernel to the hub if it is a valid hello."""
+        if len(msgs) != 1:
+            self._refuse("no valid hello (hello must come alone in the first frame)")
+            return False
+        info = self.listener._check_hello(msgs[0])
+        if info is None:
+            err: P.ErrorPayload = {"code": "not-permitted", "message": "wrong or missing secret"}
+            self._refuse("wrong or missing secret", Message.create(P.ERROR, "", err))
+            return False
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        self.kernel_id, pid = info
+        listener = self.listener
+        peer = self.peer = listener.hub.connect_owner(
+            self.kernel_id, name=f"kernel {self.kernel_id} (pid {pid})"
+        )
+        listener.log.info("nbchannel: kernel %s (pid %s) connected", self.kernel_id, pid)
+        welcome = {"version": __version__, "max_frame_bytes": listener.limits.max_frame_bytes}
+        peer.outbox.put(Message.create(P.WELCOME, "", welcome))
+        self.writer = asyncio.get_running_loop().create_task(self._write_loop(peer))
+        return True
+
+    async def _write_loop(self, peer: Peer) -> None:
+        transport = self.transport
+        assert transport is not None
+        while not transport.is_closing():
+            parts = peer.take_frame()
+            if parts is None:
+                if peer.closed:
+                    return
+                await peer.wait()
+                continue
+            transport.writelines(parts)
+            if not self._can_write.is_set():
+                await self._can_write.wait()

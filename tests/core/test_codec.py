@@ -182,6 +182,75 @@ def test_frame_reader_keeps_no_reference_to_what_it_was_fed() -> None:
     assert reader.buffered == 0
 
 
+def _receive(reader: FrameReader, stream: bytes, reads: list[int]) -> list[list[Message]]:
+    """Play ``stream`` into ``reader`` as asyncio's BufferedProtocol would: each read fills
+    at most the buffer it was given (and at most the next size in ``reads``)."""
+    frames: list[list[Message]] = []
+    pos, i = 0, 0
+    while pos < len(stream):
+        buf = reader.get_buffer()
+        assert len(buf) > 0
+        take = min(len(buf), len(stream) - pos, reads[i % len(reads)] if reads else len(buf))
+        buf[:take] = stream[pos : pos + take]
+        pos += take
+        i += 1
+        frames += reader.buffer_updated(take)
+    return frames
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.lists(st.sampled_from([0, 10, 5_000, 40_000, 70_000, 300_000]), max_size=8),
+    reads=st.lists(st.integers(1, 400_000), max_size=6),
+)
+def test_frame_reader_buffer_interface_any_read_sizes(sizes: list[int], reads: list[int]) -> None:
+    # Small and large frames (below, around and above the scratch buffer) in one stream.
+    batches = [
+        [Message.create("p", "c", {"i": i, "a": np.full(n // 8, i, "<f8")})]
+        for i, n in enumerate(sizes)
+    ]
+    stream = b"".join(encode_frame(batch) for batch in batches)
+    reader = FrameReader()
+    frames = _receive(reader, stream, reads)
+    assert reader.buffered == 0
+    assert [m.value()["i"] for batch in frames for m in batch] == list(range(len(sizes)))
+    for batch, n in zip(frames, sizes, strict=True):
+        a = batch[0].value()["a"]
+        assert a.shape == (n // 8,) and (a == batch[0].value()["i"]).all()
+
+
+def test_frame_reader_receives_a_large_frame_straight_into_its_own_buffer() -> None:
+    big = np.arange(1 << 17, dtype="<f8")  # 1 MiB
+    frame = encode_frame([Message.create("p", "c", {"a": big})])
+    reader = FrameReader()
+    first = reader.get_buffer()
+    assert len(first) == FrameReader.SCRATCH_BYTES
+    first[:4096] = frame[:4096]
+    assert reader.buffer_updated(4096) == []
+    # Once the preamble is in, the next read may take the whole rest of the frame.
+    rest = reader.get_buffer()
+    assert len(rest) == len(frame) - 4096
+    rest[:] = frame[4096:]
+    ((msg,),) = reader.buffer_updated(len(rest))
+    arr = msg.value()["a"]
+    assert arr.tolist() == big.tolist()
+    assert arr.base is not None  # a view on the frame's buffer, not a copy
+    assert reader.buffered == 0 and len(reader.get_buffer()) == FrameReader.SCRATCH_BYTES
+
+
+def test_frame_reader_buffer_interface_refuses_a_lying_preamble_at_once() -> None:
+    _, frame = sample_frame()
+    lie = bytearray(frame[:PREAMBLE_SIZE])
+    struct.pack_into("<I", lie, 8, 0xFFFF_FFF0)  # a body of 4 GiB
+    reader = FrameReader()
+    buf = reader.get_buffer()
+    buf[:PREAMBLE_SIZE] = lie
+    with pytest.raises(FrameTooLarge):
+        reader.buffer_updated(PREAMBLE_SIZE)
+    with pytest.raises(MalformedFrame, match="already failed"):
+        reader.get_buffer()
+
+
 def test_empty_frame_is_refused_when_encoding() -> None:
     with pytest.raises(ValueError, match="at least one message"):
         encode_frame([])
