@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, TypeVar, overload
 
 from ..core import protocol as P
-from ..core.message import Buffer, Message, pack_value
+from ..core.message import Message, pack_value
 from ..errors import ChannelError, EncodeError, FrameError
+from .pool import send_pool
 from .transport import IO_THREAD_NAME, Transport, TransportStats, default_transport
 
 __all__ = ["ChannelStats", "Event", "LiveChannel"]
@@ -198,7 +199,7 @@ class LiveChannel:
         payload, buffers = pack_value(value)
         if buffers:
             # The caller may reuse its array as soon as we return: freeze what was sent.
-            buffers = tuple(_owned(b) for b in buffers)
+            buffers = tuple(send_pool.owned(b) for b in buffers)
         return Message(
             kind, self.name, scope=self._wire_scope, key=key, payload=payload, buffers=buffers
         )
@@ -443,13 +444,6 @@ class LiveChannel:
 def _check_key(key: object) -> None:
     if not isinstance(key, str) or not key or len(key) > 1000:
         raise ValueError("a state key is a non-empty string of at most 1000 characters")
-
-
-def _owned(buf: Buffer) -> Buffer:
-    """The buffer with its own copy of the data, unless it already is immutable bytes."""
-    if isinstance(buf.data.obj, bytes):
-        return buf
-    return Buffer(buf.path, buf.dtype, buf.shape, memoryview(bytes(buf.data)))
 
 
 def _put_latest(queue: asyncio.Queue[Event], ev: Event) -> None:

@@ -44,6 +44,7 @@ from ..core.codec import FrameReader, Limits, encode_frame, encode_frame_parts
 from ..core.message import Message
 from ..core.outbox import Outbox
 from ..errors import FrameError
+from .pool import send_pool
 from .transport import IO_THREAD_NAME, Status, TransportStats
 
 if TYPE_CHECKING:
@@ -339,14 +340,15 @@ class HubClient:
         sel.register(sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
         pending: list[memoryview] = []
+        batch: list[Message] = []
         writing = False
         try:
             while not self._stopping:
                 if not pending:
-                    msgs = self._take()  # marks the client idle when nothing is left
-                    if msgs:
-                        pending = [memoryview(p).cast("B") for p in encode_frame_parts(msgs)]
-                        self._inflight = len(msgs)
+                    batch = self._take()  # marks the client idle when nothing is left
+                    if batch:
+                        pending = [memoryview(p).cast("B") for p in encode_frame_parts(batch)]
+                        self._inflight = len(batch)
                 if pending:
                     try:
                         n = sock.sendmsg(pending[:_IOV_MAX])
@@ -357,6 +359,8 @@ class HubClient:
                     if not pending:
                         self.sent_messages += self._inflight
                         self._inflight = 0
+                        send_pool.recycle(batch)  # written out: their copies can be reused
+                        batch = []
                     if n:
                         # The socket took data: keep writing (or take the next batch)
                         # until it would block, but still read what arrived meanwhile.

@@ -230,3 +230,42 @@ def test_clear_resets_what_viewers_show(jupyter: JupyterServer, kernel: KernelSe
         await viewer.close()
 
     asyncio.run(scenario())
+
+
+def test_arrays_changed_right_after_append_arrive_as_sent(
+    jupyter: JupyterServer, kernel: KernelSession
+) -> None:
+    # One array refilled before every append, as a simulation loop does, in bursts that run
+    # ahead of the I/O thread. Each append sends a private copy, and the kernel reuses those
+    # copies once written out: no item may show another item's values.
+    open_channel(kernel, "frames")
+    bursts, per_burst, size = 10, 24, 8 * 1024  # 64 KiB float64 frames; 1.5 MiB a burst
+
+    async def scenario() -> None:
+        n = bursts * per_burst
+        viewer = await Viewer.connect(jupyter.ws_url, token=jupyter.token)
+        view = await viewer.subscribe(kernel.id, "frames")
+        await viewer.wait_for(lambda: view.epoch is not None)
+        request = kernel.submit(
+            f"frame = np.empty({size})\n"
+            f"for i in range({n}):\n"
+            "    frame[:] = i\n"
+            "    ch.append({'i': i, 'frame': frame})\n"
+            f"    if i % {per_burst} == {per_burst - 1}:\n"
+            "        ch.flush(30)\n"
+            "        time.sleep(0.05)  # within the viewer's queue bound: nothing is dropped\n"
+            "frame[:] = -1\n"
+            "ch.flush(30)"
+        )
+        await viewer.wait_for(lambda: len(view.items) == n or bool(view.gaps), timeout=60)
+        await asyncio.get_running_loop().run_in_executor(None, kernel.join, request)
+        assert view.gaps == []
+        assert [v["i"] for _, v in view.items] == list(range(n))
+        for _, v in view.items:
+            assert v["frame"].shape == (size,)
+            assert (v["frame"] == v["i"]).all(), f"item {v['i']} changed after it was sent"
+        reused = kernel.eval("__import__('nbchannel.kernel.pool').kernel.pool.send_pool.reused")
+        assert reused > n // 2, "the kernel should reuse the copies it sent"
+        await viewer.close()
+
+    asyncio.run(scenario())
