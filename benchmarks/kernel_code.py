@@ -40,8 +40,8 @@ def _bench_paced(send, n, rate):
 def _bench_arrays(send_array, n, nbytes, rate=None, throttle=None):
     """n float64 arrays of ``nbytes``, paced at ``rate`` per second or as fast as possible.
 
-    ``throttle()`` (when given) is called before each send and may wait: the sender's own
-    flow control, so that a fast loop does not overrun its bounded queue.
+    ``throttle(i)`` (when given) is called before sending item ``i`` and may wait: the
+    sender's own flow control.
     """
     arr = _np.random.default_rng(0).random(nbytes // 8)
     tn, pc, sleep = _t.time_ns, _t.perf_counter, _t.sleep
@@ -53,7 +53,7 @@ def _bench_arrays(send_array, n, nbytes, rate=None, throttle=None):
             if d > 0:
                 sleep(d)
         if throttle is not None:
-            throttle()
+            throttle(i)
         send_array({"seq": i, "t": tn()}, arr)
 
 
@@ -68,19 +68,30 @@ _delays = []
 
 #: Path A: one LiveChannel per measurement (a fresh name, so nothing is replayed).
 NBC_SETUP = r"""
+import threading as _threading
+
 from nbchannel import LiveChannel
 
 _ch = None
+_acked = [-1]  # the highest sequence number the viewer acknowledged
+_ack_cv = _threading.Condition()
 
 
 def _nbc_open(name, history=None):
     global _ch
     _ch = LiveChannel(name, history=history)
     assert _ch.wait_connected(10), "nbchannel: channel did not connect to the hub"
+    _acked[0] = -1
 
     @_ch.on("ping")
     def _on_ping(event):
         _delays.append(_t.time() - event.value["sent"])
+
+    @_ch.on("ack")
+    def _on_ack(event):
+        with _ack_cv:
+            _acked[0] = max(_acked[0], event.value["seq"])
+            _ack_cv.notify_all()
 
 
 def _nbc_close():
@@ -93,10 +104,12 @@ def _nbc_send_array(value, arr):
     _ch.append(value)
 
 
-def _nbc_throttle(limit=16 << 20):
-    # LiveChannel.append never blocks; a producer that wants no loss waits for its queue
-    while _ch.stats["transport"]["queued_bytes"] > limit:
-        _t.sleep(0.0002)
+def _nbc_window(i, window=6):
+    # append() never blocks, and a viewer slower than its producer gets gap markers, by
+    # design. A producer that must lose nothing paces itself on the viewer: here at most
+    # `window` items unacknowledged (the acks are events, which arrive mid-cell).
+    with _ack_cv:
+        _ack_cv.wait_for(lambda: i - _acked[0] <= window, timeout=30)
 """
 
 #: Path B: an ipywidgets widget; ``Widget.send`` is a ``comm_msg`` on IOPub.

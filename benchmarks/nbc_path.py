@@ -46,6 +46,10 @@ class NbcReceiver:
         self.tally: Tally | None = None
         self.subscribed = asyncio.Event()
         self.errors: list[Any] = []
+        #: Acknowledge each stream item with an ``ack`` event (for a sender that paces
+        #: itself on its viewer, see ``_nbc_window``).
+        self.ack = False
+        self._route: tuple[str, str] = ("", "")
 
     @classmethod
     async def connect(
@@ -77,6 +81,7 @@ class NbcReceiver:
     async def subscribe(self, scope: str, name: str, tally: Tally | None) -> None:
         """Subscribe to ``(scope, name)`` and tally its ``append`` items into ``tally``."""
         self.tally = tally
+        self._route = (scope, name)
         await self.send(Message(P.SUBSCRIBE, name, scope=scope))
 
     def _on_frame(self, data: str | bytes | bytearray | None) -> None:
@@ -91,6 +96,10 @@ class NbcReceiver:
                 v = loads(m.payload)
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)
+                if self.ack and self.ws is not None and v["seq"] % 2:
+                    scope, name = self._route
+                    ack = Message.create(P.EVENT, name, {"seq": v["seq"]}, scope=scope, key="ack")
+                    self.ws.send_binary(encode_frame([ack]))
             elif kind == P.GAP and tally is not None:
                 tally.reported_dropped += int(loads(m.payload).get("count", 0))
             elif kind == P.SUBSCRIBED:
@@ -172,8 +181,9 @@ class NbcPath:
         name = await self._open()
         tally = Tally(n)
         (rx,) = await self._receivers(name, [tally])
+        rx.ack = True
         await self.ctl.execute(
-            f"_bench_arrays(_nbc_send_array, {n}, {nbytes}, throttle=_nbc_throttle)"
+            f"_bench_arrays(_nbc_send_array, {n}, {nbytes}, throttle=_nbc_window)"
         )
         await wait_all([tally])
         rx.close()
