@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ..errors import FrameTooLarge, MalformedFrame, UnsupportedVersion
@@ -375,7 +376,7 @@ class FrameReader:
         self._end = 0  # end of the bytes received into the scratch
         # A large frame being received: allocated once at its final size when its preamble
         # is in, filled in place, and decoded as is (its big buffers stay views).
-        self._frame: bytearray | None = None
+        self._frame: memoryview | None = None
         self._filled = 0
         self._failed = False
 
@@ -392,7 +393,7 @@ class FrameReader:
             raise MalformedFrame("stream already failed; close the connection")
         frame = self._frame
         if frame is not None:
-            return memoryview(frame)[self._filled :]
+            return frame[self._filled :]
         if self._start and len(self._scratch) - self._end < self.OWN_BUFFER_ABOVE:
             # The partial frame left at the end moves to the front (it is small: a larger
             # one would have its own buffer), so there is always room for a good read.
@@ -450,7 +451,8 @@ class FrameReader:
                 pos += need
                 continue
             if need > self.OWN_BUFFER_ABOVE:
-                frame = self._frame = bytearray(need)
+                # not zero-filled: every byte of it is about to be received
+                frame = self._frame = memoryview(np.empty(need, np.uint8))  # type: ignore[arg-type]
                 self._filled = end - pos
                 frame[: self._filled] = view[pos:end]
                 pos = end
