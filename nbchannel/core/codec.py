@@ -208,6 +208,7 @@ def decode_frame(
     nbuf = 0
     out: list[Message] = []
     append = out.append
+    new_message = object.__new__
     # Copy payloads by slicing the frame itself when it is ``bytes`` (one step, no view).
     raw = data if type(data) is bytes else None
     if raw is None and len(header) * 1024 > n:
@@ -264,18 +265,12 @@ def decode_frame(
                 buf, pos = _buffer(d, mv, pos, n)
                 bufs.append(buf)
             buffers = tuple(bufs)
-        append(
-            Message(
-                kind,
-                channel or "",
-                scope=scope,
-                key=key,
-                offset=offset,
-                epoch=epoch,
-                payload=payload,
-                buffers=buffers,
-            )
-        )
+        # Message's fields set slot by slot: a third of the cost of __init__'s keywords.
+        m = new_message(Message)
+        m.kind, m.channel, m.scope, m.key = kind, channel or "", scope, key
+        m.offset, m.epoch, m.payload, m.buffers = offset, epoch, payload, buffers
+        m._header, m._nbytes = None, -1
+        append(m)
     if pos != n:
         raise MalformedFrame(f"frame has {n - pos} bytes after its last message")
     return out

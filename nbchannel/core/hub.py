@@ -185,19 +185,28 @@ class Hub:
         # A kernel's frame is mostly a run of writes to one channel: look the channel up
         # (and check ownership) once per run. Only this loop can change the channel's
         # owners or open state, and any other kind of message ends the run.
+        # The rate meters read the clock: they are fed once per run, not once per message.
         run: Channel | None = None
         run_name: str | None = None
         run_scope: str | None = None
+        run_in = run_out = 0
         write_kinds = P.WRITE_KINDS
         for msg in messages:
             try:
                 if msg.kind in write_kinds:
                     if run is None or msg.channel != run_name or msg.scope != run_scope:
+                        if run is not None:
+                            _count_rates(run, run_in, run_out)
+                            run_in = run_out = 0
                         run = None  # stays None if the lookup raises
                         run = self._owned(peer, msg)
                         run_name, run_scope = msg.channel, msg.scope
-                    self._write(run, msg)
+                    run_out += self._write(run, msg)
+                    run_in += 1
                 else:
+                    if run is not None:
+                        _count_rates(run, run_in, run_out)
+                        run_in = run_out = 0
                     run = None
                     self._owner_message(peer, msg)
             except NbChannelError as exc:
@@ -205,6 +214,8 @@ class Hub:
             except Exception:  # one bad message must not take the hub down
                 log.exception("nbchannel hub: unexpected error handling %r from %r", msg, peer)
                 self.send_error(peer, ChannelError("internal error; see the server log"), msg)
+        if run is not None:
+            _count_rates(run, run_in, run_out)
 
     def send_error(self, peer: Peer, exc: NbChannelError, about: Message | None = None) -> None:
         """Queue an ``error`` message for ``peer``."""
@@ -238,7 +249,7 @@ class Hub:
             return
         ch = self._owned(peer, msg)
         if kind in P.WRITE_KINDS:
-            self._write(ch, msg)
+            _count_rates(ch, 1, self._write(ch, msg))
         elif kind == P.CLOSE:
             self._close_by(peer, ch)
         else:
@@ -286,7 +297,10 @@ class Hub:
         reply_scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
         peer.outbox.put(Message.create(P.OPENED, ch.name, opened, scope=reply_scope))
 
-    def _write(self, ch: Channel, msg: Message) -> None:
+    def _write(self, ch: Channel, msg: Message) -> int:
+        """Apply one write to ``ch`` and queue it for its subscribers; how many took it.
+
+        Counts everything but the rate meters, which the caller feeds."""
         kind = msg.kind
         if kind == P.APPEND:
             out = ch.append(msg)
@@ -302,7 +316,6 @@ class Hub:
         size = out.nbytes
         stats.messages_in += 1
         stats.bytes_in += size
-        stats.rate_in.add()
         sent = 0
         for sub in ch.subscribers:
             if sub.outbox.put(out):
@@ -312,7 +325,7 @@ class Hub:
         if sent:
             stats.messages_out += sent
             stats.bytes_out += sent * size
-            stats.rate_out.add(sent)
+        return sent
 
     def _close_by(self, peer: Peer, ch: Channel) -> None:
         ch.owners.discard(peer)
@@ -504,3 +517,11 @@ def _opt_int(options: dict[str, Any], name: str, default: int) -> int:
     if type(v) is not int or v < 1:
         raise MalformedFrame(f"'open' option {name!r} must be a positive integer")
     return v
+
+
+def _count_rates(ch: Channel, messages_in: int, messages_out: int) -> None:
+    """Feed a channel's rate meters with a run of writes."""
+    stats = ch.stats
+    stats.rate_in.add(messages_in)
+    if messages_out:
+        stats.rate_out.add(messages_out)
