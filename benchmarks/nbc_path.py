@@ -46,8 +46,8 @@ class NbcReceiver:
         self.tally: Tally | None = None
         self.subscribed = asyncio.Event()
         self.errors: list[Any] = []
-        #: Acknowledge each stream item with an ``ack`` event (for a sender that paces
-        #: itself on its viewer, see ``_nbc_window``).
+        #: Acknowledge every second stream item with an ``ack`` event (for a sender that
+        #: paces itself on its viewer, see ``_nbc_window``).
         self.ack = False
         self._route: tuple[str, str] = ("", "")
 
@@ -96,7 +96,7 @@ class NbcReceiver:
                 v = loads(m.payload)
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)
-                if self.ack and self.ws is not None and v["seq"] % 2:
+                if self.ack and self.ws is not None and v["seq"] % 2:  # every second item
                     scope, name = self._route
                     ack = Message.create(P.EVENT, name, {"seq": v["seq"]}, scope=scope, key="ack")
                     self.ws.send_binary(encode_frame([ack]))

@@ -96,6 +96,9 @@ def format_table(report: dict[str, Any]) -> str:
         "(v1.kernel.websocket.jupyter.org), default IOPub limits; B0 = the same with "
         "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
         "one message per frame.",
+        "4 (A): the sender keeps at most 6 arrays unacknowledged by its viewer (ack events, "
+        "which reach the running cell); unpaced, a sender faster than its viewer gets gap "
+        "markers for that viewer, by design.",
         f"load average (1 min) before {env['load_average_before'][0]:.2f}, after "
         f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
     ]

@@ -56,7 +56,7 @@ class Sizes:
     events_n: int = 10
     events_gap: float = 0.1
     events_lead: float = 0.5  # the cell runs this long before the first event and after the last
-    arrays_n: int = 100
+    arrays_n: int = 400  # 400 MiB a run: long enough to measure the steady rate, not the start
     array_bytes: int = MiB
     fanout_clients: int = 100
     fanout_rate: float = 1_000.0

@@ -104,8 +104,12 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         budget = self.hub.frame_budget
         loop = asyncio.get_running_loop()
         last = float("-inf")
+        sending: Awaitable[None] | None = None
         try:
             while not peer.closed:
+                if sending is not None and not peer.outbox:
+                    await sending  # nothing else to send: let the last frame finish
+                    sending = None
                 await peer.wait()
                 delay = budget.delay(last, loop.time())
                 if delay >= _MIN_SLEEP:
@@ -114,15 +118,23 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 parts = peer.take_frame()
                 if parts is None:
                     continue
-                # Awaiting the write is the backpressure: a slow page makes this loop wait,
-                # its outbox fills, and the hub starts coalescing and dropping for it alone.
-                await self._write_frame(parts)
+                # Awaiting the writes is the backpressure: a slow page makes this loop
+                # wait, its outbox fills, and the hub starts coalescing and dropping for it
+                # alone. One frame is queued behind the one being sent, so the socket
+                # never waits for this loop to come round.
+                written = self._write_frame(parts)
+                if sending is not None:
+                    await sending
+                sending = written
                 last = loop.time()
                 budget.wrote(peer.id, last)
         except (WebSocketClosedError, StreamClosedError):
             pass
         finally:
             budget.forget(peer.id)
+            if isinstance(sending, asyncio.Future):
+                # a frame still in flight fails when the socket closes: nobody is told
+                sending.add_done_callback(_ignore_result)
 
     def _write_frame(self, parts: list[bytes | memoryview]) -> Awaitable[None]:
         """Write one binary WebSocket frame made of ``parts``; resolves once it is sent.
@@ -196,3 +208,8 @@ class ChannelsApiHandler(APIHandler):
         }
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps(body))
+
+
+def _ignore_result(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
