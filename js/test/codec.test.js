@@ -18,6 +18,7 @@ import {
   valueOf,
 } from "../src/codec.js";
 import { NDArray, arrayTypeOf } from "../src/ndarray.js";
+import { rng } from "../test-helpers/rng.js";
 
 const GOLDEN = fileURLToPath(new URL("../../tests/fixtures/golden/", import.meta.url));
 const manifestText = readFileSync(GOLDEN + "manifest.json", "utf-8");
@@ -330,15 +331,6 @@ function frameOf(header, body = new Uint8Array(0), { version = 1, hlen, blen } =
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("malformed input", () => {
   const goldens = MANIFEST.frames.map((c) => read(c.file));

@@ -6,16 +6,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Columns, DecimationBuffer, MAX_POINTS, decimate, extent } from "../src/widgets/columns.js";
+import { rng } from "../test-helpers/rng.js";
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The rows held, as plain arrays: {x, y: [series 0, series 1, …]}. */
 function rowsOf(c) {
