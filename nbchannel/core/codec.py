@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..errors import FrameTooLarge, MalformedFrame, UnsupportedVersion
+from ..errors import FrameTooLarge, LimitExceeded, MalformedFrame, UnsupportedVersion
 from .message import Buffer, Message, dtype_itemsize
 
 __all__ = [
@@ -62,6 +62,8 @@ _MAX_PATH = 64
 COPY_BELOW = 64 * 1024
 _MAX_NDIM = 32
 _MiB = 1024 * 1024
+#: Header bytes kept free for the fields the hub adds to a kernel's message (scope, offset).
+_ROUTING_ROOM = 256
 
 
 def _align8(n: int) -> int:
@@ -114,6 +116,37 @@ class Limits:
                 "send smaller pieces or raise the limit (c.NbChannel.max_frame_bytes)"
             )
         return total
+
+    def check_message(self, msg: Message) -> None:
+        """Raise :class:`~nbchannel.errors.LimitExceeded` if ``msg`` cannot travel alone.
+
+        Called where a message is made (``LiveChannel.set``/``append``/``publish``), so a
+        value that no frame can carry fails at the call that made it, naming the setting,
+        instead of reaching the hub and breaking the connection it shares with every other
+        channel of the kernel. Leaves room for the routing fields (scope, offset) that the
+        hub adds on the way to the browsers.
+        """
+        if len(msg.buffers) > self.max_buffers:
+            raise LimitExceeded(
+                f"this value holds {len(msg.buffers)} arrays or bytes objects; one message "
+                f"carries at most {self.max_buffers} (max_buffers): pack them into fewer arrays"
+            )
+        hlen = len(msg.header()) + _ROUTING_ROOM
+        if hlen > self.max_header_bytes:
+            raise LimitExceeded(
+                f"this message's header (key, buffer paths) is {_mib(hlen)}, over "
+                f"max_header_bytes ({_mib(self.max_header_bytes)}); use shorter keys and paths"
+            )
+        size = _align8(PREAMBLE_SIZE + hlen) + len(msg.payload)
+        for b in msg.buffers:
+            size = _align8(size) + b.data.nbytes
+        if size > self.max_frame_bytes:
+            raise LimitExceeded(
+                f"a value of {_mib(size)} is over the largest message the server accepts "
+                f"({_mib(self.max_frame_bytes)}, c.NbChannel.max_frame_bytes); send it in "
+                "smaller pieces (e.g. several append() calls) or raise that limit in "
+                "jupyter_server_config.py"
+            )
 
 
 DEFAULT_LIMITS = Limits()

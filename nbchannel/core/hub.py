@@ -59,7 +59,7 @@ class HubConfig:
     history_items: int = 10_000
     history_bytes: int = 32 * _MiB
     #: Most bytes of retained state per channel.
-    state_bytes: int = 16 * _MiB
+    state_bytes: int = P.DEFAULT_STATE_BYTES
     #: Queue bound of each subscriber (browser) and each owner (kernel).
     subscriber_queue_bytes: int = 8 * _MiB
     owner_queue_bytes: int = 32 * _MiB

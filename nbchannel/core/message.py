@@ -32,6 +32,9 @@ Path = tuple["str | int", ...]
 
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Deepest nesting a payload may have (orjson itself stops at 254 levels); a value that
+#: contains itself is refused at this depth instead of recursing until Python gives up.
+MAX_DEPTH = 200
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 #: dtype strings accepted on the wire: byte order, then kind and item size.
 DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)$")
@@ -287,7 +290,8 @@ def pack_value(value: Any) -> tuple[bytes, tuple[Buffer, ...]]:
     such numbers).
 
     Raises :class:`~nbchannel.errors.EncodeError` for values JSON cannot carry (objects,
-    non-string dict keys, object or structured dtypes).
+    non-string dict keys, object or structured dtypes, nesting deeper than ``MAX_DEPTH``
+    levels, a list or dict that contains itself).
     """
     if value is None:
         return b"", ()
@@ -330,6 +334,11 @@ def _strip(obj: Any, path: Path, out: list[Buffer]) -> Any:
     t = type(obj)
     if t in _SCALARS:
         return obj
+    if len(path) >= MAX_DEPTH:
+        raise EncodeError(
+            f"cannot send this value: it is nested more than {MAX_DEPTH} levels deep at "
+            f"{_fmt_path(path[:4])}[…] (or a list or dict contains itself); flatten it first"
+        )
     if t is dict or (isinstance(obj, Mapping) and not isinstance(obj, np.ndarray)):
         new: dict[Any, Any] | None = None
         for k, v in obj.items():

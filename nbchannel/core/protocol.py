@@ -25,10 +25,13 @@ __all__ = [
     "APPEND",
     "CLOSE",
     "CLOSED",
+    "DEFAULT_STATE_BYTES",
     "ERROR",
     "EVENT",
     "GAP",
     "HELLO",
+    "MAX_KEY_LENGTH",
+    "MAX_NAME_LENGTH",
     "OPEN",
     "OPENED",
     "PRESENCE",
@@ -46,10 +49,19 @@ __all__ = [
     "OpenedPayload",
     "PresencePayload",
     "SubscribedPayload",
+    "WelcomePayload",
+    "check_channel_name",
+    "name_problem",
 ]
 
 #: Scope of channels shared by every kernel of the server.
 SERVER_SCOPE: Final = "server"
+#: Longest channel name, and longest state key or event name, in characters. The kernel
+#: refuses longer ones at the call; the hub refuses them from any peer.
+MAX_NAME_LENGTH: Final = 200
+MAX_KEY_LENGTH: Final = 1000
+#: Default bound of one channel's retained state (``c.NbChannel.state_bytes``).
+DEFAULT_STATE_BYTES: Final = 16 * 1024 * 1024
 
 HELLO: Final = "hello"
 WELCOME: Final = "welcome"
@@ -73,6 +85,14 @@ ERROR: Final = "error"
 STATE_KINDS: Final = frozenset({SET, UNSET})
 #: Kinds an owner writes into a channel (``gap``: the kernel's own queue dropped items).
 WRITE_KINDS: Final = frozenset({SET, UNSET, APPEND, PUBLISH, GAP})
+
+
+class WelcomePayload(TypedDict):
+    """Hub → kernel after a valid hello: the bounds the kernel checks its writes against."""
+
+    version: str
+    max_frame_bytes: int
+    state_bytes: int
 
 
 class OpenPayload(TypedDict, total=False):
@@ -141,3 +161,21 @@ class ErrorPayload(TypedDict):
 
     code: str
     message: str
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a channel, or None if it can."""
+    if not isinstance(name, str):
+        return f"a channel name is a string, got {type(name).__name__}"
+    if not name:
+        return "a channel needs a non-empty name"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a channel name has at most {MAX_NAME_LENGTH} characters; this one has {len(name)}"
+    return None
+
+
+def check_channel_name(name: object) -> None:
+    """Raise ``ValueError`` (a caller's mistake) if ``name`` cannot name a channel."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(f"LiveChannel(name=...): {problem}")

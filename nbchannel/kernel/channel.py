@@ -14,7 +14,8 @@ from typing import Any, Literal, TypedDict, TypeVar, overload
 
 from ..core import protocol as P
 from ..core.message import Message, pack_value
-from ..errors import ChannelError, EncodeError, FrameError
+from ..core.protocol import MAX_KEY_LENGTH, check_channel_name
+from ..errors import ChannelError, EncodeError, FrameError, LimitExceeded
 from .pool import send_pool
 from .transport import IO_THREAD_NAME, Transport, TransportStats, default_transport
 
@@ -108,13 +109,15 @@ class LiveChannel:
         history_bytes: int | None = None,
         transport: Transport | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise ValueError("a channel name is a non-empty string of at most 200 characters")
+        check_channel_name(name)
         if scope not in ("kernel", "server"):
-            raise ValueError(f"scope must be 'kernel' or 'server', not {scope!r}")
+            raise ValueError(f"LiveChannel(scope=...) must be 'kernel' or 'server', not {scope!r}")
         for label, v in (("history", history), ("history_bytes", history_bytes)):
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"{label} must be a positive integer")
+            # a bool is an int to Python; history=True is a mistake, not a history of 1
+            if v is not None and (type(v) is not int or v < 1):
+                raise ValueError(
+                    f"LiveChannel({label}=...) must be a positive integer or None, got {v!r}"
+                )
         self.name = name
         self.scope: Literal["kernel", "server"] = scope
         self._wire_scope: str | None = P.SERVER_SCOPE if scope == "server" else None
@@ -123,6 +126,7 @@ class LiveChannel:
         self._lock = threading.RLock()
         self._state: dict[str, Any] = {}
         self._state_msgs: dict[str, Message] = {}
+        self._state_bytes = 0  # wire size of the retained state, bounded by the hub's limit
         self._handlers: dict[str, list[Handler]] = {}
         self._waiters: list[_Waiter] = []
         self._streams: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = []
@@ -148,8 +152,19 @@ class LiveChannel:
         _check_key(key)
         msg = self._message(P.SET, value, key=key)
         with self._lock:
+            old = self._state_msgs.get(key)
+            total = self._state_bytes + msg.nbytes - (old.nbytes if old is not None else 0)
+            limit = self._transport.max_state_bytes
+            if total > limit:
+                raise LimitExceeded(
+                    f"channel {self.name!r}: set({key!r}, ...) would make its retained state "
+                    f"{total} bytes, over the server's limit of {limit} "
+                    "(c.NbChannel.state_bytes); keep fewer or smaller keys, or use append() "
+                    "for growing data"
+                )
             self._state[key] = value
             self._state_msgs[key] = msg
+            self._state_bytes = total
         self._send(msg)
 
     def unset(self, key: str) -> None:
@@ -159,7 +174,9 @@ class LiveChannel:
         msg = Message(P.UNSET, self.name, scope=self._wire_scope, key=key)
         with self._lock:
             self._state.pop(key, None)
-            self._state_msgs.pop(key, None)
+            old = self._state_msgs.pop(key, None)
+            if old is not None:
+                self._state_bytes -= old.nbytes
         self._send(msg)
 
     def clear(self) -> None:
@@ -172,6 +189,7 @@ class LiveChannel:
         with self._lock:
             self._state.clear()
             self._state_msgs.clear()
+            self._state_bytes = 0
         options = {"reset": True}
         self._send(Message.create(P.OPEN, self.name, options, scope=self._wire_scope))
 
@@ -200,9 +218,13 @@ class LiveChannel:
         if buffers:
             # The caller may reuse its array as soon as we return: freeze what was sent.
             buffers = tuple(send_pool.owned(b) for b in buffers)
-        return Message(
+        msg = Message(
             kind, self.name, scope=self._wire_scope, key=key, payload=payload, buffers=buffers
         )
+        # A value no frame can carry fails here, at the call that made it: sent, it would
+        # cost the connection every other channel of this kernel shares.
+        self._transport.limits.check_message(msg)
+        return msg
 
     def _send(self, msg: Message) -> None:
         if self._transport.send(self, msg):
@@ -442,8 +464,11 @@ class LiveChannel:
 
 
 def _check_key(key: object) -> None:
-    if not isinstance(key, str) or not key or len(key) > 1000:
-        raise ValueError("a state key is a non-empty string of at most 1000 characters")
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(
+            f"a state key is a non-empty string of at most {MAX_KEY_LENGTH} characters, "
+            f"got {key!r:.60}"
+        )
 
 
 def _put_latest(queue: asyncio.Queue[Event], ev: Event) -> None:

@@ -18,6 +18,7 @@ restoring its state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -40,10 +41,11 @@ from ..core.address import (
     HubAddress,
     kernel_id_from_connection_file,
 )
-from ..core.codec import FrameReader, Limits, encode_frame, encode_frame_parts
+from ..core.codec import DEFAULT_LIMITS, FrameReader, Limits, encode_frame, encode_frame_parts
 from ..core.message import Message
 from ..core.outbox import Outbox
-from ..errors import FrameError
+from ..core.protocol import DEFAULT_STATE_BYTES
+from ..errors import FrameError, LimitExceeded
 from .pool import send_pool
 from .transport import IO_THREAD_NAME, Status, TransportStats
 
@@ -122,6 +124,9 @@ class HubClient:
         self.sent_bytes = 0
         self.reconnects = 0
         self.last_error = ""
+        #: The hub's bounds, as its ``welcome`` states them (defaults until then).
+        self._limits = DEFAULT_LIMITS
+        self._max_state_bytes = DEFAULT_STATE_BYTES
         self._thread = threading.Thread(target=self._run, name=IO_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -141,6 +146,14 @@ class HubClient:
     @property
     def status(self) -> Status:
         return self._status
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def max_state_bytes(self) -> int:
+        return self._max_state_bytes
 
     def register(self, channel: LiveChannel) -> None:
         key = (channel._wire_scope, channel.name)
@@ -320,19 +333,57 @@ class HubClient:
 
     def _take(self) -> list[Message]:
         with self._lock:
-            if self._control:
-                msgs = list(self._control)
-                self._control.clear()
-                if self._outbox:
-                    msgs.extend(self._outbox.take(self.batch_bytes))
-            elif self._outbox:
-                msgs = self._outbox.take(self.batch_bytes)
-            else:
-                self._busy = False
-                self._idle.notify_all()
-                return []
-            self._busy = True
-            return msgs
+            while True:
+                if self._control:
+                    msgs = self._take_control()
+                    if not self._control and self._outbox:
+                        msgs.extend(self._outbox.take(self.batch_bytes))
+                elif self._outbox:
+                    msgs = self._outbox.take(self.batch_bytes)
+                else:
+                    self._busy = False
+                    self._idle.notify_all()
+                    return []
+                msgs = self._fitting(msgs)
+                if msgs:
+                    self._busy = True
+                    return msgs
+
+    def _take_control(self) -> list[Message]:
+        """Control messages for one frame (under ``_lock``): re-opens and re-sent state.
+
+        After a reconnect every channel's open and retained state is queued here at once;
+        one frame of all of it could exceed the hub's frame limit, and the hub would close
+        the connection again on every reconnect. So it goes out in batches.
+        """
+        control = self._control
+        msgs: list[Message] = []
+        taken = 0
+        while control and (not msgs or (taken < self.batch_bytes and len(msgs) < 4096)):
+            m = control.popleft()
+            taken += m.nbytes
+            msgs.append(m)
+        return msgs
+
+    def _fitting(self, msgs: list[Message]) -> list[Message]:
+        """Drop (and report) messages the hub's limits do not allow.
+
+        Writes are checked when they are made, against the limits known then; a server
+        restarted with lower limits could still refuse one queued or retained earlier. It
+        is dropped here rather than sent, since a refused frame costs the connection.
+        """
+        check = self._limits.check_message
+        kept: list[Message] = []
+        for m in msgs:
+            try:
+                check(m)
+            except LimitExceeded as exc:
+                self.lost_in_flight += 1
+                self.last_error = f"dropped a {m.kind!r} on channel {m.channel!r}: {exc}"
+                log.warning("nbchannel: %s", self.last_error)
+                continue
+            kept.append(m)
+        return kept
 
     def _pump(self, sock: socket.socket) -> None:
         reader = FrameReader(Limits(max_frame_bytes=1 << 31))
@@ -397,8 +448,7 @@ class HubClient:
         for msg in msgs:
             kind = msg.kind
             if kind == P.WELCOME:
-                self._set_status("connected")
-                self.last_error = ""
+                self._welcome(msg)
                 continue
             if kind == P.ERROR and not msg.channel and self._status != "connected":
                 info = msg.value() or {}
@@ -410,6 +460,18 @@ class HubClient:
                     log.warning("nbchannel: hub error: %s", (msg.value() or {}).get("message"))
                 continue
             ch._receive(msg)
+
+    def _welcome(self, msg: Message) -> None:
+        info = msg.value() or {}
+        with contextlib.suppress(TypeError, ValueError):
+            frame = int(info.get("max_frame_bytes", DEFAULT_LIMITS.max_frame_bytes))
+            if frame > 0:
+                self._limits = dataclasses.replace(DEFAULT_LIMITS, max_frame_bytes=frame)
+            state = int(info.get("state_bytes", DEFAULT_STATE_BYTES))
+            if state > 0:
+                self._max_state_bytes = state
+        self._set_status("connected")
+        self.last_error = ""
 
     def _stopping_error(self, message: str) -> None:
         self.last_error = f"the hub refused this kernel: {message}"

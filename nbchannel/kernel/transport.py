@@ -15,7 +15,9 @@ import warnings
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 from ..core.address import ENV_ADDRESS
+from ..core.codec import DEFAULT_LIMITS, Limits
 from ..core.message import Message
+from ..core.protocol import DEFAULT_STATE_BYTES
 
 if TYPE_CHECKING:
     from .channel import LiveChannel
@@ -68,6 +70,16 @@ class Transport(Protocol):
         """The scope browsers use for this kernel's channels (None: not reachable)."""
         ...
 
+    @property
+    def limits(self) -> Limits:
+        """The frame limits of the other side: every message is checked against them."""
+        ...
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The most retained state one channel may hold (``c.NbChannel.state_bytes``)."""
+        ...
+
     def register(self, channel: LiveChannel) -> None:
         """Start carrying ``channel`` (opens it at the hub, now or on connect)."""
         ...
@@ -108,6 +120,14 @@ class DetachedTransport:
     @property
     def kernel_id(self) -> str | None:
         return None
+
+    @property
+    def limits(self) -> Limits:
+        return DEFAULT_LIMITS
+
+    @property
+    def max_state_bytes(self) -> int:
+        return DEFAULT_STATE_BYTES
 
     def register(self, channel: LiveChannel) -> None:
         with self._lock:

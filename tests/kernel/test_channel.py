@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from nbchannel.core import protocol as P
+from nbchannel.core.codec import DEFAULT_LIMITS, Limits
 from nbchannel.core.message import Message
-from nbchannel.errors import ChannelError, EncodeError
+from nbchannel.core.protocol import DEFAULT_STATE_BYTES
+from nbchannel.errors import ChannelError, EncodeError, LimitExceeded
 from nbchannel.kernel.channel import Event, LiveChannel
 from nbchannel.kernel.transport import Status, TransportStats
 
@@ -22,8 +24,16 @@ from nbchannel.kernel.transport import Status, TransportStats
 class FakeTransport:
     """A transport that keeps what it is given; ``accept=False`` drops every write."""
 
-    def __init__(self, *, accept: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        accept: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
+        max_state_bytes: int = DEFAULT_STATE_BYTES,
+    ) -> None:
         self.accept = accept
+        self.limits = limits
+        self.max_state_bytes = max_state_bytes
         self.sent: list[Message] = []
         self.registered: list[LiveChannel] = []
         self.unregistered: list[LiveChannel] = []
@@ -193,31 +203,13 @@ def test_bytes_are_not_copied(ch: LiveChannel, transport: FakeTransport) -> None
     assert buf.data.obj is blob  # immutable: the message references it, no copy
 
 
-@pytest.mark.parametrize("name", ["", "x" * 201, 42, None])
-def test_invalid_name_is_refused(transport: FakeTransport, name: Any) -> None:
-    with pytest.raises(ValueError, match="non-empty string of at most 200 characters"):
-        LiveChannel(name, transport=transport)
-    assert transport.registered == []
-
-
 def test_longest_name_is_accepted(transport: FakeTransport) -> None:
     assert LiveChannel("x" * 200, transport=transport).name == "x" * 200
 
 
 def test_invalid_scope_is_refused(transport: FakeTransport) -> None:
-    with pytest.raises(ValueError, match="scope must be 'kernel' or 'server', not 'global'"):
+    with pytest.raises(ValueError, match=r"scope=\.\.\.\) must be 'kernel' or 'server'"):
         LiveChannel("x", scope="global", transport=transport)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [("history", 0), ("history", -5), ("history", "100"), ("history_bytes", 0)],
-)
-def test_invalid_history_bounds_are_refused(
-    transport: FakeTransport, option: str, value: Any
-) -> None:
-    with pytest.raises(ValueError, match=f"{option} must be a positive integer"):
-        LiveChannel("x", transport=transport, **{option: value})
 
 
 @pytest.mark.parametrize("key", ["", 5, None])
@@ -619,3 +611,97 @@ def test_wait_inside_a_handler_is_refused() -> None:
     t.start()
     t.join(5)
     assert errors and "use on() instead" in str(errors[0]).lower()
+
+
+# -- limits are checked at the call that makes the value --------------------------------
+
+
+def test_a_value_over_the_frame_limit_fails_at_set_and_is_not_retained() -> None:
+    t = FakeTransport(limits=Limits(max_frame_bytes=1 << 20))
+    ch = LiveChannel("big", transport=t)
+    ch.set("small", 1)
+    with pytest.raises(LimitExceeded, match=r"c\.NbChannel\.max_frame_bytes"):
+        ch.set("big", np.zeros((1 << 20) // 8))
+    # nothing of it is kept: a reconnect re-sends only what fits
+    assert ch.get("big") is None
+    assert [m.key for m in ch._state_messages()] == ["small"]
+    assert [m.key for m in t.sent] == ["small"]
+
+
+def test_an_append_or_publish_over_the_frame_limit_fails_at_the_call() -> None:
+    t = FakeTransport(limits=Limits(max_frame_bytes=1 << 20))
+    ch = LiveChannel("big", transport=t)
+    with pytest.raises(LimitExceeded, match="max_frame_bytes"):
+        ch.append("x" * (1 << 20))
+    with pytest.raises(LimitExceeded, match="max_frame_bytes"):
+        ch.publish({"frame": b"\0" * (1 << 20)})
+    ch.append("x" * ((1 << 20) - 1024))  # just under the limit still goes
+    assert len(t.sent) == 1
+
+
+def test_the_default_limit_refuses_100_mb_strings() -> None:
+    ch = LiveChannel("big", transport=FakeTransport())
+    with pytest.raises(LimitExceeded, match=r"64\.0 MiB"):
+        ch.append("x" * 100_000_000)
+
+
+def test_too_many_buffers_in_one_value_fail_at_the_call() -> None:
+    ch = LiveChannel("bufs", transport=FakeTransport())
+    with pytest.raises(LimitExceeded, match="max_buffers"):
+        ch.append([np.zeros(1) for _ in range(DEFAULT_LIMITS.max_buffers + 1)])
+
+
+def test_retained_state_is_bounded_by_the_servers_state_limit() -> None:
+    t = FakeTransport(max_state_bytes=10_000)
+    ch = LiveChannel("state", transport=t)
+    ch.set("a", "x" * 6_000)
+    with pytest.raises(LimitExceeded, match=r"c\.NbChannel\.state_bytes"):
+        ch.set("b", "x" * 6_000)
+    ch.set("a", "y" * 6_000)  # replacing a key counts the new value only
+    ch.unset("a")
+    ch.set("b", "x" * 6_000)  # room again once a key is gone
+    assert sorted(ch.state) == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"history": True}, r"history=\.\.\.\) must be a positive integer"),
+        ({"history": 0}, r"history=\.\.\.\) must be a positive integer"),
+        ({"history": -5}, "history"),
+        ({"history": "100"}, "history"),
+        ({"history_bytes": 0}, r"history_bytes=\.\.\.\) must be a positive integer"),
+        ({"history_bytes": 1.5}, "history_bytes"),
+        ({"history_bytes": False}, "history_bytes"),
+    ],
+)
+def test_history_options_refuse_bools_and_non_integers(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LiveChannel("h", transport=FakeTransport(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "x" * (P.MAX_NAME_LENGTH + 1), 5, None], ids=["empty", "long", "int", "none"]
+)
+def test_channel_names_are_checked_naming_the_argument(name: Any) -> None:
+    t = FakeTransport()
+    with pytest.raises(ValueError, match=r"LiveChannel\(name=\.\.\.\)"):
+        LiveChannel(name, transport=t)
+    assert t.registered == []
+
+
+def test_a_value_that_contains_itself_is_an_encode_error_at_the_call() -> None:
+    ch = LiveChannel("rec", transport=FakeTransport())
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(EncodeError, match="contains itself"):
+        ch.append(loop)
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(EncodeError, match="nested more than"):
+        ch.set("deep", deep)
+    d: dict[str, Any] = {}
+    d["self"] = d
+    with pytest.raises(EncodeError):
+        ch.publish(d)
