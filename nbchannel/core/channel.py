@@ -68,6 +68,9 @@ class Channel:
         self.head = 0
         self.owners: set[Peer] = set()
         self.subscribers: set[Peer] = set()
+        #: Subscribers still being sent the history, and the next offset each is due.
+        #: Appends are not queued for them: :meth:`take_replay` reads them from history.
+        self.cursors: dict[Peer, int] = {}
         self.stats = ChannelStats(clock)
 
     @property
@@ -97,6 +100,7 @@ class Channel:
 
     def close(self) -> None:
         """Drop the epoch and all data; subscribers stay (they wait for a re-open)."""
+        self.cursors.clear()
         self.epoch = None
         self._clear()
 
@@ -155,12 +159,27 @@ class Channel:
     # -- reads ---------------------------------------------------------------------------
 
     def replay(self, epoch: int | None, since: int | None) -> list[Message]:
-        """Messages for a subscriber that had ``epoch`` and wants offsets from ``since``.
+        """Everything a subscriber that had ``epoch`` and wants offsets from ``since`` gets.
 
-        Always starts with ``subscribed``; then all retained state; then the stream. A
-        subscriber with the current epoch gets only the items it missed, or a ``gap`` marker
-        and everything retained if what it missed is older than the history. Anyone else
-        (new, or from another epoch) gets ``reset`` and everything retained.
+        :meth:`replay_start` followed by the whole stream from its offset; the hub sends
+        the stream piece by piece instead (:meth:`take_replay`), this is the reference.
+        """
+        out, start = self.replay_start(epoch, since)
+        if start is not None:
+            out.extend(self._stream_from(start, None, None))
+        return out
+
+    def replay_start(
+        self, epoch: int | None, since: int | None
+    ) -> tuple[list[Message], int | None]:
+        """What a (re)subscribing peer gets at once, and the stream offset it is due next.
+
+        Always starts with ``subscribed``, then all retained state. A subscriber with the
+        current epoch is due only the items it missed (from ``since``); anyone else (new, or
+        from another epoch) gets ``reset`` and is due everything retained. The offset is
+        None when the channel is not open (nothing to stream yet). The stream itself comes
+        from :meth:`take_replay`, a batch at a time, so a long history never holds the
+        server's event loop; an offset older than the history yields a ``gap`` marker.
         """
         if not self.is_open:
             info: P.SubscribedPayload = {
@@ -171,7 +190,7 @@ class Channel:
                 "waiting": True,
                 "state": 0,
             }
-            return [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)]
+            return [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)], None
         tail, head = self.tail, self.head
         reset = since is None or epoch != self.epoch
         info = {
@@ -184,18 +203,54 @@ class Channel:
         }
         out = [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)]
         out.extend(self.state.values())
-        start = tail
-        if not reset:
-            assert since is not None
-            if since < tail:
-                gap: P.GapPayload = {
-                    "kind": P.APPEND,
-                    "count": tail - since,
-                    "end": tail,
-                    "reason": "history",
-                }
-                out.append(Message.create(P.GAP, self.name, gap, scope=self.scope, offset=since))
-            else:
-                start = min(since, head)
-        out.extend(islice(self.history, start - tail, None))
+        start = tail if reset else min(since, head)  # type: ignore[type-var]
+        return out, start
+
+    def take_replay(
+        self, peer: Peer, max_bytes: int, max_messages: int
+    ) -> tuple[list[Message], bool]:
+        """The next stream items due to ``peer`` (see :attr:`cursors`), and whether it has
+        caught up (then it gets live appends from now on). At least one message unless
+        caught up; about ``max_bytes`` and at most ``max_messages``."""
+        start = self.cursors.get(peer)
+        if start is None:
+            return [], True
+        out = self._stream_from(start, max_bytes, max_messages)
+        nxt = start
+        for m in out:
+            if m.kind == P.APPEND:
+                nxt = m.offset + 1  # type: ignore[operator]
+            elif m.kind == P.GAP:
+                nxt = self.tail
+        if nxt >= self.head:
+            del self.cursors[peer]
+            return out, True
+        self.cursors[peer] = nxt
+        return out, False
+
+    def _stream_from(
+        self, start: int, max_bytes: int | None, max_messages: int | None
+    ) -> list[Message]:
+        out: list[Message] = []
+        tail = self.tail
+        if start < tail:
+            gap: P.GapPayload = {
+                "kind": P.APPEND,
+                "count": tail - start,
+                "end": tail,
+                "reason": "history",
+            }
+            out.append(Message.create(P.GAP, self.name, gap, scope=self.scope, offset=start))
+            start = tail
+        items = islice(self.history, start - tail, None)
+        if max_bytes is None:
+            out.extend(items)
+            return out
+        taken = 0
+        limit = max_messages or 1
+        for m in items:
+            out.append(m)
+            taken += m.nbytes
+            if taken >= max_bytes or len(out) >= limit:
+                break
         return out

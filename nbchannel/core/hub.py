@@ -265,8 +265,7 @@ class Hub:
         return ch
 
     def _open(self, peer: Peer, msg: Message) -> None:
-        if not msg.channel:
-            raise UnknownChannel("a channel needs a non-empty name")
+        _check_address(msg)
         scope = self._owner_scope(peer, msg)
         options = msg.value() or {}
         if not isinstance(options, dict):
@@ -317,8 +316,11 @@ class Hub:
         stats.messages_in += 1
         stats.bytes_in += size
         sent = 0
+        # A subscriber still being replayed the history reads this item from there, in
+        # order, when its cursor reaches it.
+        cursors = ch.cursors if kind == P.APPEND else None
         for sub in ch.subscribers:
-            if sub.outbox.put(out):
+            if (cursors and sub in cursors) or sub.outbox.put(out):
                 sent += 1
             else:
                 stats.dropped += 1
@@ -336,6 +338,7 @@ class Hub:
     def _close(self, ch: Channel) -> None:
         ch.close()
         for sub in ch.subscribers:
+            sub.stop_replay(ch)
             sub.outbox.purge(ch.scope, ch.name)
             sub.outbox.put(Message.create(P.CLOSED, ch.name, scope=ch.scope))
         self._collect(ch)
@@ -368,8 +371,7 @@ class Hub:
             raise UnknownChannel(
                 f"{kind!r} needs a scope: the kernel id, or {P.SERVER_SCOPE!r} for shared channels"
             )
-        if not msg.channel:
-            raise UnknownChannel("a channel needs a non-empty name")
+        _check_address(msg)
         key = (msg.scope, msg.channel)
         if kind == P.SUBSCRIBE:
             self._subscribe(peer, key, msg)
@@ -395,15 +397,23 @@ class Hub:
             self._presence(ch)
 
     def _replay(self, peer: Peer, ch: Channel, epoch: int | None, since: int | None) -> None:
+        # State goes into the outbox now (it is bounded by c.NbChannel.state_bytes); the
+        # stream follows from the history a frame at a time as the peer reads, so a
+        # subscribe costs the event loop the same however long the history is.
+        peer.stop_replay(ch)
         peer.outbox.purge(ch.scope, ch.name)
         put = peer.outbox.put
-        for m in ch.replay(epoch, since):
+        msgs, start = ch.replay_start(epoch, since)
+        for m in msgs:
             put(m)
+        peer.replay(ch, start)
 
     def _unsubscribe(self, peer: Peer, key: ChannelKey) -> None:
         ch = self.channels.get(key)
         peer.channels.discard(key)
         peer.outbox.purge(*key)
+        if ch is not None:
+            peer.stop_replay(ch)
         if ch is not None and peer in ch.subscribers:
             ch.subscribers.discard(peer)
             self._presence(ch)
@@ -427,10 +437,18 @@ class Hub:
         scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
         event = msg.replace(scope=scope, offset=None, epoch=None)
         ch.stats.events += 1
+        refused = 0
         for owner in ch.owners:
             if not owner.outbox.put(event):
-                ch.stats.dropped += 1
-                raise LimitExceeded("the kernel is not reading its events; this event was dropped")
+                refused += 1
+        if refused:
+            # every other owner got it; the sender learns that some kernel did not
+            ch.stats.dropped += refused
+            of = f"{refused} of {len(ch.owners)} kernels" if len(ch.owners) > 1 else "the kernel"
+            raise LimitExceeded(
+                f"{of} on channel {msg.channel!r} did not take this event: its event queue "
+                "is full (it is not reading events as fast as they are sent)"
+            )
 
     def _presence(self, ch: Channel) -> None:
         if not ch.owners:
@@ -510,6 +528,17 @@ class Hub:
             }
             for p in self.peers
         ]
+
+
+def _check_address(msg: Message) -> None:
+    """Refuse channel names, scopes and keys beyond the protocol's bounds (any peer)."""
+    problem = P.name_problem(msg.channel)
+    if problem is not None:
+        raise (UnknownChannel if not msg.channel else LimitExceeded)(problem)
+    if msg.scope is not None and len(msg.scope) > P.MAX_NAME_LENGTH:
+        raise LimitExceeded(f"a scope has at most {P.MAX_NAME_LENGTH} characters")
+    if msg.key is not None and len(msg.key) > P.MAX_KEY_LENGTH:
+        raise LimitExceeded(f"a key or event name has at most {P.MAX_KEY_LENGTH} characters")
 
 
 def _opt_int(options: dict[str, Any], name: str, default: int) -> int:

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .codec import encode_frame_parts
 from .message import Message
 from .outbox import Outbox
 
+if TYPE_CHECKING:
+    from .channel import Channel
+
 __all__ = ["FrameBudget", "Peer", "Role"]
+
+#: Most messages in one outgoing frame (well inside the decoder's ``max_messages``).
+_FRAME_MESSAGES = 4096
 
 Role = Literal["owner", "subscriber"]
 _ids = itertools.count(1)
@@ -44,15 +50,56 @@ class Peer:
         self.outbox = Outbox(queue_bytes, on_ready=self._ready.set)
         #: Channels this peer subscribes to (subscriber) or has opened (owner).
         self.channels: set[tuple[str, str]] = set()
+        #: Channels whose history is still being replayed to this peer, in subscribe order
+        #: (each holds the peer's cursor). Replay goes a frame at a time, as the peer reads.
+        self.replays: dict[tuple[str, str], Channel] = {}
         self.closed = False
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.role} {self.name!r}>"
 
+    @property
+    def pending(self) -> bool:
+        """Whether anything waits to be sent: queued messages or history being replayed."""
+        return bool(self.outbox) or bool(self.replays)
+
+    def replay(self, channel: Channel, start: int | None) -> None:
+        """Send ``channel``'s history from offset ``start`` on, a batch per frame, after
+        what is queued now (None, or nothing retained from there: nothing to replay)."""
+        key = channel.key
+        self.replays.pop(key, None)
+        channel.cursors.pop(self, None)
+        if start is not None and start < channel.head:
+            channel.cursors[self] = start
+            self.replays[key] = channel
+            self._ready.set()
+
+    def stop_replay(self, channel: Channel) -> None:
+        """Forget the history replay of ``channel`` (unsubscribed, closed, or replaced)."""
+        self.replays.pop(channel.key, None)
+        channel.cursors.pop(self, None)
+
     def take(self) -> list[Message]:
-        """Take the next batch of queued messages (empty if none)."""
-        msgs = self.outbox.take(self.batch_bytes) if self.outbox else []
-        if not self.outbox:
+        """Take the next batch of queued messages (empty if none).
+
+        Queued messages go first; what room the batch has left is filled from histories
+        being replayed. So a subscriber's ``subscribed`` and state precede its history, and
+        replaying a long history costs the event loop one frame's worth per turn.
+        """
+        outbox = self.outbox
+        msgs = outbox.take(self.batch_bytes) if outbox else []
+        if self.replays and not outbox:
+            room = self.batch_bytes - sum(m.nbytes for m in msgs)
+            for key, ch in list(self.replays.items()):
+                count = _FRAME_MESSAGES - len(msgs)
+                if room <= 0 or count <= 0:
+                    break
+                part, done = ch.take_replay(self, room, count)
+                msgs.extend(part)
+                room -= sum(m.nbytes for m in part)
+                if done:
+                    del self.replays[key]
+        if not outbox and not self.replays:
             self._ready.clear()
         return msgs
 
@@ -63,7 +110,7 @@ class Peer:
 
     async def wait(self) -> None:
         """Return once something is queued or the peer is closed."""
-        if not self.outbox and not self.closed:
+        if not self.pending and not self.closed:
             await self._ready.wait()
 
     async def next_frame(self) -> bytes | None:
@@ -71,7 +118,7 @@ class Peer:
         while True:
             if self.closed:
                 return None
-            if self.outbox:
+            if self.pending:
                 parts = self.take_frame()
                 if parts is not None:
                     return b"".join(parts)
@@ -79,6 +126,9 @@ class Peer:
 
     def close(self) -> None:
         """Mark the peer closed and wake its writer so it can stop."""
+        for ch in self.replays.values():
+            ch.cursors.pop(self, None)
+        self.replays.clear()
         self.closed = True
         self._ready.set()
 

@@ -11,6 +11,7 @@ from nbchannel.core import protocol as P
 from nbchannel.core.codec import decode_frame
 from nbchannel.core.hub import Hub, HubConfig
 from nbchannel.core.message import Message
+from nbchannel.core.peer import Peer
 
 from .hubkit import FakeClock, drain, kinds, send, values
 
@@ -426,3 +427,110 @@ def test_an_owner_can_clear_even_a_shared_channel(hub: Hub) -> None:
     # both kernels still own it
     send(hub, k1, P.APPEND, "shared", "from k1", scope=P.SERVER_SCOPE)
     assert values(drain(b), P.APPEND) == ["from k1"]
+
+
+# -- replay goes a frame at a time; nothing a client sends holds the hub ----------------
+
+
+def _history_hub(clock: FakeClock, items: int) -> tuple[Hub, Peer]:
+    hub = Hub(HubConfig(history_items=items, batch_bytes=16 * 1024), clock=clock)
+    k = hub.connect_owner("k1")
+    send(hub, k, P.OPEN, "c")
+    hub.receive(k, [Message.create(P.APPEND, "c", {"i": i}) for i in range(items)])
+    return hub, k
+
+
+def test_a_subscribe_queues_no_history_and_replays_it_one_frame_at_a_time(
+    clock: FakeClock,
+) -> None:
+    hub, k = _history_hub(clock, 10_000)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    assert len(b.outbox) == 1  # just `subscribed`: the history is read as the peer reads
+    first = b.take()
+    assert first[0].kind == P.SUBSCRIBED
+    assert 1 < len(first) < 10_000 and sum(m.nbytes for m in first) <= 16 * 1024 + 100
+    # live appends during the replay arrive once, in order, after the history
+    got = [m.value()["i"] for m in first if m.kind == P.APPEND]
+    for i in range(10_000, 10_050):
+        send(hub, k, P.APPEND, "c", {"i": i})
+        got += [m.value()["i"] for m in b.take() if m.kind == P.APPEND]
+    got += [m.value()["i"] for m in drain(b) if m.kind == P.APPEND]
+    assert got == list(range(10_050))
+    send(hub, k, P.APPEND, "c", {"i": 10_050})  # caught up: live again
+    assert [m.value()["i"] for m in b.take()] == [10_050]
+
+
+def test_history_trimmed_under_a_replay_becomes_a_gap_marker(clock: FakeClock) -> None:
+    hub, k = _history_hub(clock, 1_000)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    got = [m.value()["i"] for m in b.take() if m.kind == P.APPEND]
+    hub.receive(k, [Message.create(P.APPEND, "c", {"i": i}) for i in range(1_000, 3_000)])
+    rest = drain(b)
+    gaps = [m.value() for m in rest if m.kind == P.GAP]
+    got += [m.value()["i"] for m in rest if m.kind == P.APPEND]
+    assert len(gaps) == 1 and gaps[0]["reason"] == "history"
+    assert got == [*got[: got.index(2_000)], *range(2_000, 3_000)]
+    assert len(got) + gaps[0]["count"] == 3_000  # every item delivered or counted
+
+
+def test_a_resubscribe_storm_costs_the_same_whatever_the_history(clock: FakeClock) -> None:
+    hub, _ = _history_hub(clock, 10_000)
+    b = hub.connect_subscriber()  # never reads
+    for _ in range(500):
+        send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    # each re-subscribe replaced the last: one `subscribed` queued, one cursor
+    assert len(b.outbox) == 1 and list(b.replays) == [("k1", "c")]
+    msgs = drain(b)
+    assert kinds(msgs).count(P.SUBSCRIBED) == 1
+    assert [m.value()["i"] for m in msgs if m.kind == P.APPEND] == list(range(10_000))
+
+
+def test_unsubscribe_and_close_end_a_replay(clock: FakeClock) -> None:
+    hub, k = _history_hub(clock, 1_000)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    send(hub, b, P.UNSUBSCRIBE, "c", scope="k1")
+    assert not b.pending and not hub.channels[("k1", "c")].cursors
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    send(hub, k, P.CLOSE, "c")
+    assert kinds(drain(b)) == [P.CLOSED]
+    hub.disconnect(b)
+    assert not b.replays
+
+
+@pytest.mark.parametrize("who", ["viewer", "kernel"])
+def test_overlong_names_are_refused_and_create_no_record(hub: Hub, who: str) -> None:
+    name = "n" * (P.MAX_NAME_LENGTH + 1)
+    if who == "viewer":
+        peer = hub.connect_subscriber()
+        send(hub, peer, P.SUBSCRIBE, name, scope="k1")
+        send(hub, peer, P.SUBSCRIBE, "ok", scope="s" * 65_536)
+        send(hub, peer, P.EVENT, "ok", 1, scope="k1", key="e" * 2_000)
+    else:
+        peer = hub.connect_owner("k1")
+        send(hub, peer, P.OPEN, name)
+    msgs = drain(peer)
+    errors = [m.value() for m in msgs if m.kind == P.ERROR]
+    assert errors and all(e["code"] == "limit-exceeded" for e in errors)
+    assert "at most 200 characters" in errors[0]["message"]
+    assert hub.channels == {}
+
+
+def test_an_event_reaches_every_owner_even_when_one_queue_is_full(clock: FakeClock) -> None:
+    hub = Hub(HubConfig(owner_queue_bytes=4096), clock=clock)
+    full, ok = hub.connect_owner("k1"), hub.connect_owner("k2")
+    for k in (full, ok):
+        send(hub, k, P.OPEN, "shared", scope=P.SERVER_SCOPE)
+    drain(ok)
+    b = hub.connect_subscriber()
+    send(hub, b, P.SUBSCRIBE, "shared", scope=P.SERVER_SCOPE)
+    drain(b)
+    got: list[int] = []
+    for i in range(200):  # k1 never reads: its queue fills with events; k2 keeps up
+        send(hub, b, P.EVENT, "shared", {"i": i, "pad": "x" * 64}, scope=P.SERVER_SCOPE, key="e")
+        got += [m.value()["i"] for m in drain(ok) if m.kind == P.EVENT]
+    assert got == list(range(200))  # the other owner got every one
+    errors = [m.value()["message"] for m in drain(b) if m.kind == P.ERROR]
+    assert errors and "1 of 2 kernels" in errors[0]
