@@ -32,6 +32,7 @@ from .errors import (
     UnsupportedVersion,
 )
 from .kernel.channel import Event, LiveChannel
+from .kernel.transport import NbChannelWarning
 
 __all__ = [
     "ChannelError",
@@ -43,6 +44,7 @@ __all__ = [
     "LiveChannel",
     "MalformedFrame",
     "NbChannelError",
+    "NbChannelWarning",
     "NotPermitted",
     "ProtocolError",
     "UnknownChannel",

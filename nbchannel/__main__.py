@@ -22,7 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo",
         help="launch JupyterLab on a copy of the example notebooks",
         description="Copy the example notebooks into a working folder (your edits there are "
-        "kept) and launch JupyterLab on them. Arguments after `--` go to JupyterLab.",
+        "kept) and launch this Python environment's JupyterLab on them (it comes with "
+        'pip install "nbchannel[lab]"). Arguments after `--` go to JupyterLab.',
     )
     demo.add_argument(
         "--dir", default="nbchannel-demo", help="working folder (default: %(default)s)"

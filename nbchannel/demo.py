@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -11,9 +12,14 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["copy_notebooks", "notebooks_source", "run_demo"]
+__all__ = ["copy_notebooks", "missing_requirements", "notebooks_source", "run_demo"]
 
 FIRST = "01-quickstart.ipynb"
+
+#: What the demo runs, by import name and the package that provides it.
+REQUIREMENTS = {"jupyterlab": "JupyterLab", "ipykernel": "ipykernel (the Python kernel)"}
+#: The command that installs them, from PyPI and from a clone.
+INSTALL = 'pip install "nbchannel[lab]"  (from a clone: pip install -e ".[lab]")'
 
 
 def notebooks_source() -> Path:
@@ -41,6 +47,11 @@ def copy_notebooks(target: Path) -> list[str]:
     return copied
 
 
+def missing_requirements() -> list[str]:
+    """What the demo needs that this Python environment lacks (empty when nothing)."""
+    return [label for name, label in REQUIREMENTS.items() if importlib.util.find_spec(name) is None]
+
+
 def _free_port(ip: str, start: int = 8888) -> int:
     for port in range(start, start + 100):
         with socket.socket() as s:
@@ -60,7 +71,21 @@ def run_demo(
     open_browser: bool = True,
     extra: list[str] | None = None,
 ) -> int:
-    """Copy the notebooks to ``directory`` and run JupyterLab there; returns its exit code."""
+    """Copy the notebooks to ``directory`` and run JupyterLab there; returns its exit code.
+
+    JupyterLab is this Python environment's (``sys.executable -m jupyterlab``), never another
+    ``jupyter`` found on ``PATH``: the one that has nbchannel installed. When it or ipykernel
+    is missing, says how to install them and returns 1.
+    """
+    missing = missing_requirements()
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        print(
+            f"nbchannel demo: {' and '.join(missing)} {verb} not installed in this Python "
+            f"environment ({sys.prefix}).\nInstall what the demo runs with:\n    {INSTALL}",
+            file=sys.stderr,
+        )
+        return 1
     directory = directory.resolve()
     copied = copy_notebooks(directory)
     port = port or _free_port(ip)
@@ -74,8 +99,7 @@ def run_demo(
     cmd = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",
         f"--ServerApp.root_dir={directory}",
         f"--ip={ip}",
         f"--port={port}",

@@ -7,6 +7,7 @@ like a notebook does.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 
 from nbchannel.testing import JupyterServer, KernelSession
 from nbchannel.testing.browser import LAB_ARGS
+from nbchannel.testing.chromium import ChromiumNotFound, ensure_chromium
 
 #: Small bounds so that backpressure and replay limits are reached quickly in tests.
 SUBSCRIBER_QUEUE_BYTES = 2 * 1024 * 1024
@@ -70,3 +72,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests last: Playwright's sync API keeps an event loop running in the
     main thread for the rest of the session, where ``asyncio.run()`` would then fail."""
     items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Browser tests drive Debian's Chromium: find it, or install it (apt-get, as root or
+    through sudo) before the first test runs, or stop at once with the command to run."""
+    if session.config.option.collectonly:
+        return
+    if not any("browser" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    # apt-get's progress reaches the terminal rather than pytest's capture
+    shown = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+    with shown:
+        try:
+            ensure_chromium()
+        except ChromiumNotFound as exc:
+            raise pytest.UsageError(f"the browser tests need Chromium: {exc}") from None

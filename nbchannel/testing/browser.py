@@ -15,8 +15,6 @@ dragged with the real mouse.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +23,7 @@ import nbformat
 from playwright.sync_api import Browser as PWBrowser
 from playwright.sync_api import Page, Playwright, sync_playwright
 
+from .chromium import find_chromium
 from .server import JupyterServer
 
 __all__ = ["LAB_ARGS", "Browser", "NotebookPage", "find_chromium", "write_notebook"]
@@ -47,23 +46,6 @@ CHROMIUM_ARGS = [
     # keep Chromium off the network: only this machine resolves
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
 ]
-
-
-def find_chromium() -> str:
-    """Path of a Chromium binary (``NBCHANNEL_CHROMIUM``, else Debian's)."""
-    candidates = [
-        os.environ.get("NBCHANNEL_CHROMIUM", ""),
-        "/usr/lib/chromium/chromium",
-        "/usr/bin/chromium",
-        shutil.which("chromium") or "",
-    ]
-    for c in candidates:
-        if c and os.path.exists(c):
-            return c
-    raise FileNotFoundError(
-        "no Chromium found: install Debian's package (apt-get install chromium) or set "
-        "NBCHANNEL_CHROMIUM to a Chromium binary"
-    )
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
