@@ -14,8 +14,9 @@ sequence number) on one channel, watched by
   ``--no-ws-pings`` turns the server's pings off so that one stays the whole run.
 
 Each viewer session checks that it got a contiguous sequence from its first item to its last.
-Items the hub drops for a viewer that fell behind are announced by ``gap`` markers; a session
-without markers *kept up* and must miss nothing, and in any session a missing item that no
+Items the hub drops for a viewer that fell behind are announced by ``gap`` markers (as are
+items the kernel's own queue drops, which the summary counts apart); a session without
+markers *kept up* and must miss nothing, and in any session a missing item that no
 marker accounts for is a silent loss. Every interval (a minute; a third of the run for runs
 under three minutes) prints the server's and the kernel's resident memory (``VmRSS``, the
 median of one sample a second), the items sent per second and delivered, the viewer sessions
@@ -166,6 +167,10 @@ class Session:
     #: ``gap`` markers for the stream, and the items they say were dropped.
     gaps: int = 0
     gap_items: int = 0
+    #: Those items by the marker's reason: ``dropped`` (this viewer's queue was full),
+    #: ``history`` (older than the history when its replay reached them), ``sender`` (the
+    #: kernel's own queue dropped them; such markers carry no offset).
+    gap_reasons: dict[str, int] = field(default_factory=dict)
     errors: list[Any] = field(default_factory=list)
 
     @property
@@ -225,8 +230,11 @@ class SoakViewer(NbcReceiver):
             elif kind == P.GAP:
                 info = loads(m.payload)
                 if info.get("kind") == P.APPEND:
+                    count = int(info.get("count", 0))
+                    reason = "sender" if m.offset is None else str(info.get("reason", "?"))
                     s.gaps += 1
-                    s.gap_items += int(info.get("count", 0))
+                    s.gap_items += count
+                    s.gap_reasons[reason] = s.gap_reasons.get(reason, 0) + count
             elif kind == P.SUBSCRIBED:
                 info = loads(m.payload)
                 if not info.get("waiting"):
@@ -344,7 +352,9 @@ async def _hub_view(server: JupyterServer) -> dict[str, Any]:
     stalled = next(
         (p for p in info["peers"] if p["role"] == "subscriber" and p["channels"] == 2), None
     )
+    queued = sum(p["queued_bytes"] for p in info["peers"] if p["role"] == "subscriber")
     return {
+        "queued_mib": queued / _MiB,
         "head": ch.get("head", 0),
         "tail": ch.get("tail", 0),
         "history_items": ch.get("history_items", 0),
@@ -449,8 +459,9 @@ class _Stalled:
 
 
 _HEADER = (
-    f"{'elapsed':>8} {'server MiB':>10} {'kernel MiB':>10} {'sent/s':>7} {'delivered':>10} "
-    f"{'sessions':>8} {'kept up':>7} {'behind':>6} {'dropped':>8} {'lost':>5}"
+    f"{'elapsed':>8} {'server MiB':>10} {'kernel MiB':>10} {'queued MiB':>10} {'sent/s':>7} "
+    f"{'delivered':>10} {'sessions':>8} {'kept up':>7} {'behind':>6} {'dropped':>8} "
+    f"{'lost':>5} {'load':>5}"
 )
 
 
@@ -459,8 +470,9 @@ def _line(row: dict[str, Any]) -> str:
     stamp = f"{int(el // 60)}:{el % 60:04.1f}" if row["phase"] == "soak" else "warm-up"
     return (
         f"{stamp:>8} {row['server_rss_mib']:>10.1f} {row['kernel_rss_mib']:>10.1f} "
-        f"{row['sent_per_s']:>7,.0f} {row['delivered']:>10,} {row['sessions']:>8} "
-        f"{row['kept_up']:>7} {row['behind']:>6} {row['dropped']:>8,} {row['lost']:>5}"
+        f"{row['queued_mib']:>10.1f} {row['sent_per_s']:>7,.0f} {row['delivered']:>10,} "
+        f"{row['sessions']:>8} {row['kept_up']:>7} {row['behind']:>6} {row['dropped']:>8,} "
+        f"{row['lost']:>5} {row['load']:>5.1f}"
     )
 
 
@@ -553,6 +565,8 @@ async def run_soak(cfg: SoakConfig, out: Callable[[str], None] = print) -> dict[
                 "behind": sum(1 for s in new if not s.kept_up),
                 "dropped": sum(s.gap_items for s in new),
                 "lost": lost - last_lost,
+                "queued_mib": hub["queued_mib"],
+                "load": os.getloadavg()[0],
                 "stalled_queued_mib": stalled.queued_mib,
                 "stalled_closed": len(stalled.closed_after),
                 "viewers_connected": hub["viewers"],
@@ -636,12 +650,20 @@ def _report(
             "change_pct": _change(a, b),
             "peak_mib": sampler.peak / _MiB,
         }
-    flat = all(abs(m["change_pct"]) <= cfg.tolerance for m in memory.values())
+    memory["subscriber_queues"] = {
+        "first_mib": first["queued_mib"],
+        "last_mib": last["queued_mib"],
+    }
+    flat = all(abs(memory[w]["change_pct"]) <= cfg.tolerance for w in ("server", "kernel"))
     kept_lost = sum(s.missing for s in kept)
     lost = sum(s.lost for s in sessions)
     backwards = sum(s.backwards for s in sessions)
     errors = [e for s in sessions for e in s.errors]
     delivered = sum(s.received for s in sessions)
+    reasons: dict[str, int] = {}
+    for sess in sessions:
+        for reason, n in sess.gap_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
     no_loss = lost == 0 and kept_lost == 0 and backwards == 0 and not errors and delivered > 0
     summary = {
         "memory": memory,
@@ -654,6 +676,7 @@ def _report(
         "sessions_behind": len(sessions) - len(kept),
         "kept_up_lost": kept_lost,
         "dropped_with_gap_marker": sum(s.gap_items for s in sessions),
+        "dropped_by_reason": reasons,
         "lost_without_gap_marker": lost,
         "out_of_order_or_duplicate": backwards,
         "errors": errors[:20],
@@ -690,16 +713,22 @@ def format_summary(report: dict[str, Any]) -> str:
             f"  {who} RSS: {m['first_mib']:.1f} MiB (first interval) -> {m['last_mib']:.1f} MiB"
             f" (last), {m['change_pct']:+.1f} %, peak {m['peak_mib']:.1f} MiB"
         )
+    q = s["memory"]["subscriber_queues"]
+    lines.append(
+        f"  viewers' queues in the server: {q['first_mib']:.1f} MiB (end of the first interval)"
+        f" -> {q['last_mib']:.1f} MiB (end of the last); each is bounded"
+    )
     tol = cfg["tolerance"]
     lines.append(f"  memory: {'flat within' if s['flat'] else 'NOT flat within'} {tol:g} %")
     lines.append(
         f"  stream: {s['sent']:,} items sent ({s['sent_per_s']:,.0f}/s), {s['delivered']:,}"
         f" delivered to {s['sessions']} viewer sessions"
     )
+    why = ", ".join(f"{k} {v:,}" for k, v in sorted(s["dropped_by_reason"].items()))
     lines.append(
         f"  sessions: {s['sessions_kept_up']} kept up, {s['sessions_behind']} fell behind"
         f" ({s['dropped_with_gap_marker']:,} items dropped for them, each announced by a gap"
-        " marker)"
+        f" marker{': ' + why if why else ''})"
     )
     lines.append(f"  lost by viewers that kept up: {s['kept_up_lost']} (must be 0)")
     lines.append(
@@ -732,7 +761,9 @@ def _pair(text: str) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak from the command line; exit code 0 when it passes."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.soak", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.soak",
+        description="A soak: one stream, viewers coming and going, a stalled one; memory and"
+        " loss every minute.",
     )
     d = SoakConfig()
     parser.add_argument("--minutes", type=float, default=d.minutes, help="default %(default)g")

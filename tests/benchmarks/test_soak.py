@@ -79,6 +79,22 @@ def test_a_hole_announced_by_a_gap_marker_is_falling_behind_not_loss() -> None:
     assert s is not None
     assert not s.kept_up and s.gap_items == 38 and s.missing == 38
     assert s.lost == 0 and s.ok
+    assert s.gap_reasons == {"dropped": 38}
+
+
+def test_a_gap_marker_from_the_kernel_is_counted_apart() -> None:
+    rx = _viewer()
+    rx._on_frame(_items(0, 1))
+    info = {"kind": P.APPEND, "count": 5, "reason": "dropped"}  # no offset: the sender's
+    rx._on_frame(encode_frame([Message.create(P.GAP, "soak", info, scope="k")]))
+    rx._on_frame(
+        encode_frame(
+            [Message.create(P.APPEND, "soak", {"seq": s}, scope="k", offset=s - 5) for s in (7, 8)]
+        )
+    )
+    s = rx.session
+    assert s is not None
+    assert not s.kept_up and s.gap_reasons == {"sender": 5} and s.missing == 5 and s.ok
 
 
 def test_repeated_items_are_counted_and_fail_the_session() -> None:
@@ -129,4 +145,5 @@ def test_half_minute_soak_loses_nothing_and_reports_each_interval(
     lines = [line for line in text.splitlines() if line.strip().startswith("0:")]
     assert len(lines) == 3
     assert "lost by viewers that kept up: 0 (must be 0)" in text
+    assert "viewers' queues in the server" in text
     assert ("verdict: PASS" in text) == s["passed"]
