@@ -16,6 +16,7 @@ import anywidget
 import traitlets
 
 from ..kernel.channel import LiveChannel
+from . import _checks
 
 __all__ = ["LiveWidget"]
 
@@ -47,8 +48,14 @@ def _bundle() -> str:
 class LiveWidget(anywidget.AnyWidget):
     """A widget whose data travels on a :class:`~nbchannel.LiveChannel`.
 
-    ``channel`` is the channel to show: a :class:`LiveChannel`, a channel name, or None for
-    a fresh private channel. ``scope`` applies when the widget creates the channel.
+    ``channel`` is the channel to show: an open :class:`LiveChannel`, a channel name, or
+    None for a fresh private channel. ``scope`` (``"kernel"`` or ``"server"``) applies when
+    the widget creates the channel. ``config`` is the view's settings (JSON values; None
+    values are left out).
+
+    Every widget checks its arguments at the call and refuses a bad one with a
+    ``TypeError`` (wrong type) or ``ValueError`` (bad value) that names it, before any
+    channel is opened.
     """
 
     _esm = _bundle()
@@ -70,6 +77,9 @@ class LiveWidget(anywidget.AnyWidget):
         config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        channel = _checks.channel(channel, self)
+        _checks.choice(scope, self, "(scope=...)", ("kernel", "server"))
+        config = self._check_config(config)
         if isinstance(channel, LiveChannel):
             self.channel = channel
             self._owns_channel = False
@@ -82,9 +92,16 @@ class LiveWidget(anywidget.AnyWidget):
             _kind=self.KIND,
             _channel=name,
             _scope=address or "",
-            _config={k: v for k, v in (config or {}).items() if v is not None},
+            _config={k: v for k, v in config.items() if v is not None},
             **kwargs,
         )
+
+    def _check_config(self, config: object) -> dict[str, Any]:
+        if config is None:
+            return {}
+        if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+            raise _checks.type_error(self, "(config=...)", "a dict with str keys (or None)", config)
+        return config
 
     @property
     def viewers(self) -> int:

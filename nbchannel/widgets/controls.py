@@ -19,10 +19,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 from ..kernel.channel import Event, LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["Button", "Dropdown", "Slider", "TextInput", "Toggle"]
@@ -66,7 +69,7 @@ class _Control(LiveWidget):
 
     @disabled.setter
     def disabled(self, flag: bool) -> None:
-        self.channel.set("disabled", bool(flag))
+        self.channel.set("disabled", _checks.boolean(flag, self, ".disabled"))
 
 
 class Button(_Control):
@@ -81,6 +84,8 @@ class Button(_Control):
         disabled: bool = False,
         channel: LiveChannel | str | None = None,
     ) -> None:
+        label = _checks.string(label, self, "(label=...)")
+        disabled = _checks.boolean(disabled, self, "(disabled=...)")
         super().__init__(channel=channel, config={"label": label})
         self._clicks = 0
         self._lock = threading.Lock()
@@ -113,11 +118,11 @@ class Button(_Control):
 
     @label.setter
     def label(self, text: str) -> None:
-        self.channel.set("label", str(text))
+        self.channel.set("label", _checks.string(text, self, ".label"))
 
     def on_click(self, handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Call ``handler(event)`` on every click (a decorator)."""
-        self._handlers.append(handler)
+        self._handlers.append(_checks.handler(handler, self, ".on_click(handler=...)"))
         return handler
 
     def wait_click(self, timeout: float | None = None) -> Event:
@@ -125,6 +130,7 @@ class Button(_Control):
 
         Clicks the button ignores (while disabled) do not count.
         """
+        timeout = _checks.timeout(timeout, self, ".wait_click(timeout=...)")
         self._clicked.wait(timeout, "click", f"Button {self.label!r}")
         assert self._last_click is not None
         return self._last_click
@@ -152,17 +158,21 @@ class _ValueControl(_Control, Generic[T]):
         channel: LiveChannel | str | None,
         config: dict[str, Any],
     ) -> None:
+        label = _checks.string(label, self, "(label=...)")
+        disabled = _checks.boolean(disabled, self, "(disabled=...)")
+        first = self._coerce(value, "(value=...)")  # refused before a channel is opened
         super().__init__(channel=channel, config={"label": label, **config})
-        self._value = self._coerce(value)
+        self._value = first
         self._handlers: list[Callable[[T], Any]] = []
         self.changes = 0
         self._changed = _Signal()
         self.channel.on("change", self._on_change)
         self.channel.set("label", label)
-        self.channel.set("disabled", bool(disabled))
+        self.channel.set("disabled", disabled)
         self.channel.set("value", self._value)
 
-    def _coerce(self, value: Any) -> T:
+    def _coerce(self, value: Any, where: str = ".value") -> T:
+        """``value`` as this control holds it, or TypeError/ValueError naming ``where``."""
         raise NotImplementedError
 
     @property
@@ -177,7 +187,7 @@ class _ValueControl(_Control, Generic[T]):
 
     def on_change(self, handler: Callable[[T], Any]) -> Callable[[T], Any]:
         """Call ``handler(value)`` whenever the user changes the value (a decorator)."""
-        self._handlers.append(handler)
+        self._handlers.append(_checks.handler(handler, self, ".on_change(handler=...)"))
         return handler
 
     def wait_change(self, timeout: float | None = None) -> T:
@@ -185,6 +195,7 @@ class _ValueControl(_Control, Generic[T]):
 
         Changes the control refuses (a bad value, or while disabled) do not count.
         """
+        timeout = _checks.timeout(timeout, self, ".wait_change(timeout=...)")
         self._changed.wait(timeout, "change", type(self).__name__)
         return self._value
 
@@ -206,7 +217,12 @@ class _ValueControl(_Control, Generic[T]):
 
 
 class Slider(_ValueControl[float]):
-    """A numeric slider; ``value`` is clamped to ``[min, max]`` and snapped to ``step``."""
+    """A numeric slider; ``value`` is clamped to ``[min, max]`` and snapped to ``step``.
+
+    ``min < max`` are finite numbers and ``0 < step <= max - min``; ``value`` (default:
+    ``min``) is a finite number. Values are ints when ``min``, ``max`` and ``step`` are
+    whole numbers.
+    """
 
     KIND = "slider"
 
@@ -221,10 +237,15 @@ class Slider(_ValueControl[float]):
         disabled: bool = False,
         channel: LiveChannel | str | None = None,
     ) -> None:
-        if not (math.isfinite(min) and math.isfinite(max)) or max <= min:
-            raise ValueError("a Slider needs finite min < max")
-        if not step > 0:
-            raise ValueError("step must be positive")
+        min = _checks.number(min, self, "(min=...)")
+        max = _checks.number(max, self, "(max=...)")
+        if max <= min:
+            raise _checks.value_error(self, "(max=...)", f"greater than min ({min!r})", max)
+        step = _checks.number(step, self, "(step=...)", positive=True)
+        if step > max - min:
+            raise _checks.value_error(
+                self, "(step=...)", f"at most max - min ({max - min!r})", step
+            )
         self.min, self.max, self.step = min, max, step
         super().__init__(
             min if value is None else value,
@@ -234,12 +255,8 @@ class Slider(_ValueControl[float]):
             config={"min": min, "max": max, "step": step},
         )
 
-    def _coerce(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError("a Slider's value is a number")
-        v = float(value)
-        if not math.isfinite(v):
-            raise ValueError("not a finite number")
+    def _coerce(self, value: Any, where: str = ".value") -> float:
+        v = _checks.number(value, self, where)
         v = min(max(v, self.min), self.max)
         snapped = self.min + round((v - self.min) / self.step) * self.step
         snapped = min(snapped, self.max)
@@ -263,14 +280,16 @@ class Toggle(_ValueControl[bool]):
     ) -> None:
         super().__init__(value, label=label, disabled=disabled, channel=channel, config={})
 
-    def _coerce(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise TypeError("a Toggle's value is true or false")
-        return value
+    def _coerce(self, value: Any, where: str = ".value") -> bool:
+        return _checks.boolean(value, self, where)
 
 
 class TextInput(_ValueControl[str]):
-    """A one-line text field; ``value`` follows what the user typed."""
+    """A one-line text field; ``value`` follows what the user typed.
+
+    ``value`` and ``placeholder`` are strings; ``value`` is cut to ``max_length`` (>= 1)
+    characters.
+    """
 
     KIND = "text_input"
 
@@ -284,8 +303,8 @@ class TextInput(_ValueControl[str]):
         max_length: int = 10_000,
         channel: LiveChannel | str | None = None,
     ) -> None:
-        if max_length < 1:
-            raise ValueError("max_length must be positive")
+        placeholder = _checks.string(placeholder, self, "(placeholder=...)")
+        max_length = _checks.integer(max_length, self, "(max_length=...)", minimum=1)
         self.max_length = max_length
         super().__init__(
             value,
@@ -295,14 +314,15 @@ class TextInput(_ValueControl[str]):
             config={"placeholder": placeholder, "max_length": max_length},
         )
 
-    def _coerce(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise TypeError("a TextInput's value is a string")
-        return value[: self.max_length]
+    def _coerce(self, value: Any, where: str = ".value") -> str:
+        return _checks.string(value, self, where)[: self.max_length]
 
 
 class Dropdown(_ValueControl[Any]):
-    """A choice among ``options`` (strings, numbers); ``value`` is one of them."""
+    """A choice among ``options``; ``value`` (default: the first) is one of them.
+
+    ``options`` is a non-empty list of distinct strings, finite numbers or bools.
+    """
 
     KIND = "dropdown"
 
@@ -315,9 +335,7 @@ class Dropdown(_ValueControl[Any]):
         disabled: bool = False,
         channel: LiveChannel | str | None = None,
     ) -> None:
-        opts = list(options)
-        if not opts:
-            raise ValueError("a Dropdown needs at least one option")
+        opts = self._check_options(options)
         self.options = opts
         super().__init__(
             opts[0] if value is None else value,
@@ -328,9 +346,33 @@ class Dropdown(_ValueControl[Any]):
         )
         self.channel.set("options", opts)
 
-    def _coerce(self, value: Any) -> Any:
+    def _check_options(self, options: object) -> list[Any]:
+        where = "(options=...)"
+        expected = "a list of options (str, finite number or bool)"
+        if isinstance(options, (str, bytes, Mapping)) or not isinstance(options, Iterable):
+            raise _checks.type_error(self, where, expected, options)
+        opts = list(options)
+        if not opts:
+            raise _checks.value_error(self, where, "a non-empty list of options", options)
+        seen: set[tuple[bool, Any]] = set()
+        for i, o in enumerate(opts):
+            if not isinstance(o, (str, bool)) and not _checks.is_number(o):
+                raise _checks.item_error(TypeError, self, where, expected, o, i)
+            if isinstance(o, (float, np.floating)) and not math.isfinite(o):
+                raise _checks.item_error(ValueError, self, where, expected, o, i)
+            key = (isinstance(o, bool), o)  # the same rule as _coerce: 1 == 1.0, True != 1
+            if key in seen:
+                raise ValueError(
+                    f"{type(self).__name__}{where} must be a list of distinct options, got "
+                    f"{o!r} twice"
+                )
+            seen.add(key)
+        return opts
+
+    def _coerce(self, value: Any, where: str = ".value") -> Any:
         for option in self.options:
             # (the browser sends whole floats as ints: 1 matches 1.0; bools match only bools)
             if isinstance(option, bool) is isinstance(value, bool) and option == value:
                 return option
-        raise ValueError(f"{value!r} is not one of the options")
+        options = _checks.short(self.options, 200)
+        raise _checks.value_error(self, where, f"one of the options {options}", value)

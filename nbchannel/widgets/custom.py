@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..kernel.channel import LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["CustomView"]
@@ -39,6 +40,11 @@ class CustomView(LiveWidget):
         scope: Literal["kernel", "server"] = "kernel",
         **config: Any,
     ) -> None:
+        expected = "an ES module with `export default function ...` (str)"
+        if not isinstance(render, str):
+            raise _checks.type_error(self, "(render=...)", expected, render)
         if "export default" not in render:
-            raise ValueError("render must be an ES module with `export default function ...`")
+            raise _checks.value_error(self, "(render=...)", expected, render)
+        for key, value in config.items():
+            _checks.json_value(value, self, f"({key}=...)")
         super().__init__(channel=channel, scope=scope, config={**config, "render": render})

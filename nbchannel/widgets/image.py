@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel.channel import Event, LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["LiveImage"]
@@ -16,20 +17,35 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
 
 
-def frame_payload(frame: Any) -> dict[str, Any]:
-    """The channel payload for one frame (numpy image, or PNG/JPEG bytes)."""
+def frame_payload(
+    frame: Any, owner: object = "LiveImage", where: str = ".show(frame=...)"
+) -> dict[str, Any]:
+    """The channel payload for one frame (numpy image, or PNG/JPEG bytes).
+
+    ``owner`` and ``where`` name the call in errors (see :mod:`._checks`).
+    """
     if isinstance(frame, (bytes, bytearray, memoryview)):
         data = bytes(frame)
         if data.startswith(_PNG):
             return {"png": data}
         if data.startswith(_JPEG):
             return {"jpeg": data}
-        raise ValueError("image bytes must be PNG or JPEG; pass raw pixels as a numpy array")
-    arr = np.asarray(frame)
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-        raise ValueError(
-            f"an image is H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA); got shape {arr.shape}"
+        raise _checks.value_error(
+            owner, where, "PNG or JPEG bytes (pass raw pixels as a numpy array)", frame
         )
+    expected = "an image: a numpy array (H×W, H×W×3 RGB or H×W×4 RGBA) or PNG/JPEG bytes"
+    try:
+        arr = np.asarray(frame)
+    except (TypeError, ValueError):  # e.g. ragged nested lists
+        raise _checks.type_error(owner, where, expected, frame) from None
+    if arr.dtype.kind in "OUSVMm" or (arr.ndim == 0 and not isinstance(frame, np.ndarray)):
+        raise _checks.type_error(owner, where, expected, frame)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise _checks.value_error(
+            owner, where, "an image of shape H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA)", arr
+        )
+    if arr.size == 0:
+        raise _checks.value_error(owner, where, "an image of at least one pixel", arr)
     if arr.dtype != np.uint8:
         if arr.dtype.kind == "b":
             arr = arr.astype(np.uint8) * 255  # a mask: white where true
@@ -40,7 +56,9 @@ def frame_payload(frame: Any) -> dict[str, Any]:
         elif arr.dtype.kind in "iu":
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         else:
-            raise ValueError(f"cannot show an image of dtype {arr.dtype}")
+            raise _checks.value_error(
+                owner, where, "an image of uint8 (0..255), floats (0..1), ints or bools", arr
+            )
     return {"image": arr}
 
 
@@ -73,22 +91,31 @@ class LiveImage(LiveWidget):
         pixelated: bool = False,
         channel: LiveChannel | str | None = None,
     ) -> None:
+        width = _checks.integer(width, self, "(width=...)", minimum=1, optional=True)
+        pixelated = _checks.boolean(pixelated, self, "(pixelated=...)")
+        first = None if frame is None else frame_payload(frame, self, "(frame=...)")
         super().__init__(channel=channel, config={"width": width, "pixelated": pixelated})
         self.frames = 0
-        if frame is not None:
-            self.show(frame)
+        if first is not None:
+            self.channel.set("frame", first)
+            self.frames += 1
 
     def show(self, frame: Any) -> None:
         """Display ``frame``: a numpy image or PNG/JPEG bytes."""
-        self.channel.set("frame", frame_payload(frame))
+        self.channel.set("frame", frame_payload(frame, self))
         self.frames += 1
 
     update = show
 
     def on_pointer(self, handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Call ``handler(event)`` for pointer events (down/move/up/wheel); a decorator."""
-        return self.channel.on("pointer", handler)
+        return self.channel.on(
+            "pointer", _checks.handler(handler, self, ".on_pointer(handler=...)")
+        )
 
     def wait_pointer(self, timeout: float | None = None) -> Event:
-        """Block until the next pointer event and return it."""
-        return self.channel.wait("pointer", timeout)
+        """Block until the next pointer event and return it; TimeoutError after ``timeout``
+        seconds (None: no limit)."""
+        return self.channel.wait(
+            "pointer", _checks.timeout(timeout, self, ".wait_pointer(timeout=...)")
+        )

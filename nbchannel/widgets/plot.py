@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..kernel.channel import LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["LivePlot"]
+
+_PLAIN = frozenset({float, int})
+_PLAIN_OR_NONE = frozenset({float, int, type(None)})
 
 
 class LivePlot(LiveWidget):
@@ -24,9 +29,11 @@ class LivePlot(LiveWidget):
             plot.append(step, loss=..., acc=...)     # one point per series
         plot.extend(xs, loss=losses, acc=accs)       # many points at once (numpy arrays)
 
-    ``window`` keeps the last N points; ``xrange`` keeps points whose x lies within that
-    distance of the newest x. The browser coalesces updates and redraws once per screen
-    frame, so appending far faster than 60 times a second costs the page nothing extra.
+    ``series`` names the lines (distinct, non-empty strings). ``window`` keeps the last N
+    points (N >= 2); ``xrange`` keeps points whose x lies within that distance of the
+    newest x; ``height`` is in pixels. The browser coalesces updates and redraws once per
+    screen frame, so appending far faster than 60 times a second costs the page nothing
+    extra.
     A page that reloads gets the retained stream back (up to the hub's history bound).
     """
 
@@ -45,14 +52,15 @@ class LivePlot(LiveWidget):
         height: int = 300,
         channel: LiveChannel | str | None = None,
     ) -> None:
-        names = [str(s) for s in series]
-        if not names or len(set(names)) != len(names):
-            raise ValueError("series must be a non-empty list of distinct names")
-        if window is not None and window < 2:
-            raise ValueError("window must be at least 2 points (or None)")
-        if xrange is not None and not (xrange > 0 and xrange != float("inf")):
-            raise ValueError("xrange must be a positive, finite distance along x (or None)")
+        names = _checks.names(series, self, "(series=...)", "series names")
+        window = _checks.integer(window, self, "(window=...)", minimum=2, optional=True)
+        xrange = _checks.number(xrange, self, "(xrange=...)", positive=True, optional=True)
+        title = _checks.string(title, self, "(title=...)", optional=True)
+        xlabel = _checks.string(xlabel, self, "(xlabel=...)", optional=True)
+        ylabel = _checks.string(ylabel, self, "(ylabel=...)", optional=True)
+        height = _checks.integer(height, self, "(height=...)", minimum=1)
         self.series = names
+        self._names = frozenset(names)
         config = {
             "series": names,
             "window": window,
@@ -71,28 +79,68 @@ class LivePlot(LiveWidget):
         self.channel.clear()
         self.channel.set("config", self._settings)
 
-    def append(self, x: float, **values: float) -> None:
-        """Add one point per named series at ``x`` (series not given get no point)."""
-        self._check(values)
+    def append(self, x: float, **values: float | None) -> None:
+        """Add one point per named series at ``x`` (series not given get no point).
+
+        ``x`` is a finite number; each value a number, or NaN or None for a missing point.
+        """
+        self._check_names(values, "append")
+        # (plain floats and ints, the common case, are let through first: a hot path)
+        if type(x) not in _PLAIN and not _checks.is_number(x):
+            raise _checks.type_error(self, ".append(x=...)", "a finite number", x)
+        if type(x) is not int and not math.isfinite(x):  # (an int is finite, however big)
+            raise _checks.value_error(self, ".append(x=...)", "a finite number", x)
+        for name, v in values.items():
+            if type(v) not in _PLAIN_OR_NONE and not _checks.is_number(v):
+                raise _checks.type_error(
+                    self, f".append({name}=...)", "a number (NaN or None: no point)", v
+                )
         self.channel.append({"x": x, "y": values})
 
     def extend(self, xs: Any, **arrays: Any) -> None:
-        """Add many points: ``xs`` and each series as equal-length sequences or arrays."""
-        self._check(arrays)
-        x = np.asarray(xs, dtype=np.float64).reshape(-1)
+        """Add many points: ``xs`` and each series as equal-length sequences or arrays.
+
+        ``xs`` holds finite numbers; a series may hold NaN (or None in a list) for a
+        missing point.
+        """
+        self._check_names(arrays, "extend")
+        x = self._column(xs, "xs")
+        finite = np.isfinite(x)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise ValueError(
+                f"{type(self).__name__}.extend(xs=...) must hold finite numbers, got {x[i]} "
+                f"at index {i}"
+            )
         ys = {}
         for name, arr in arrays.items():
-            a = np.asarray(arr, dtype=np.float64).reshape(-1)
+            a = self._column(arr, name)
             if a.shape != x.shape:
-                raise ValueError(f"series {name!r} has {a.size} points but xs has {x.size}")
+                raise ValueError(
+                    f"{type(self).__name__}.extend({name}=...): series {name!r} has {a.size} "
+                    f"points but xs has {x.size}"
+                )
             ys[name] = a
         if x.size:
             self.channel.append({"x": x, "y": ys})
 
-    def _check(self, values: dict[str, Any]) -> None:
-        unknown = set(values) - set(self.series)
+    def _column(self, values: Any, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """``values`` (a sequence or array of numbers) as a flat float64 array."""
+        where = f".extend({name}=...)"
+        expected = "a sequence or array of numbers"
+        try:
+            arr = np.asarray(values)
+            # (an object array is e.g. a list with None in it: a missing point, NaN)
+            if arr.ndim and arr.dtype.kind in "iufO":
+                return np.asarray(arr, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):  # ragged, or things that are not numbers inside
+            pass
+        raise _checks.type_error(self, where, expected, values)
+
+    def _check_names(self, values: dict[str, Any], method: str) -> None:
+        unknown = values.keys() - self._names
         if unknown:
             raise ValueError(
-                f"unknown series {sorted(unknown)}; this plot has {self.series}. "
-                "Name every series when creating the LivePlot."
+                f"{type(self).__name__}.{method}(...): unknown series {sorted(unknown)}; this "
+                f"plot has {self.series}. Name every series when creating the LivePlot."
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..kernel.channel import LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["LiveLog", "LiveText"]
@@ -20,7 +21,8 @@ class LiveLog(LiveWidget):
         log.write(f"epoch {epoch}: loss={loss:.3f}")
 
     The view follows new lines unless the user scrolled up to read; scrolling back to the
-    bottom resumes following. Text is shown as text, never as HTML.
+    bottom resumes following. Text is shown as text, never as HTML. ``max_lines`` (>= 1)
+    bounds the lines kept; ``height`` (>= 1) is in pixels.
     """
 
     KIND = "log"
@@ -32,13 +34,14 @@ class LiveLog(LiveWidget):
         height: int = 240,
         channel: LiveChannel | str | None = None,
     ) -> None:
-        if max_lines < 1:
-            raise ValueError("max_lines must be positive")
+        max_lines = _checks.integer(max_lines, self, "(max_lines=...)", minimum=1)
+        height = _checks.integer(height, self, "(height=...)", minimum=1)
         self.HISTORY = max_lines
         super().__init__(channel=channel, config={"max_lines": max_lines, "height": height})
 
     def write(self, *texts: Any) -> None:
-        """Append text; each argument may hold several lines."""
+        """Append text; each argument (any value, shown as ``str(value)`` like ``print``
+        shows it) may hold several lines."""
         lines: list[str] = []
         for t in texts:
             lines.extend(str(t).splitlines() or [""])
@@ -56,6 +59,8 @@ class LiveText(LiveWidget):
         status = LiveText("starting…")
         display(status)
         status.value = "**epoch 3** — loss 0.12"     # with format="markdown"
+
+    ``format`` is ``"text"`` or ``"markdown"``; any value is shown as ``str(value)``.
     """
 
     KIND = "text"
@@ -67,8 +72,7 @@ class LiveText(LiveWidget):
         format: Literal["text", "markdown"] = "text",
         channel: LiveChannel | str | None = None,
     ) -> None:
-        if format not in ("text", "markdown"):
-            raise ValueError("format is 'text' or 'markdown'")
+        _checks.choice(format, self, "(format=...)", ("text", "markdown"))
         super().__init__(channel=channel, config={"format": format})
         self._format = format
         self.value = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..kernel.channel import LiveChannel
+from . import _checks
 from .base import LiveWidget
 
 __all__ = ["LiveValue"]
@@ -19,8 +20,9 @@ class LiveValue(LiveWidget):
             ...
             progress.value = i + 1        # the page shows the rate and the ETA
 
-    Updates are coalesced: setting the value a million times a second costs the page one
-    redraw per screen frame.
+    ``value`` is a number (NaN shows as no number); ``total`` a finite number >= 0 or None;
+    ``label`` and ``unit`` are strings. Updates are coalesced: setting the value a million
+    times a second costs the page one redraw per screen frame.
     """
 
     KIND = "value"
@@ -34,12 +36,24 @@ class LiveValue(LiveWidget):
         unit: str = "",
         channel: LiveChannel | str | None = None,
     ) -> None:
+        value = self._check_value(value, "(value=...)")
+        total = self._check_total(total, "(total=...)")
+        label = _checks.string(label, self, "(label=...)")
+        unit = _checks.string(unit, self, "(unit=...)")
         super().__init__(channel=channel, config={"label": label, "unit": unit})
         self._value = value
         self._total = total
         self._label = label
         self._unit = unit
         self._publish()
+
+    def _check_value(self, v: object, where: str) -> float:
+        if not _checks.is_number(v):
+            raise _checks.type_error(self, where, "a number", v)
+        return v  # type: ignore[return-value]  # numpy scalars are sent as numbers
+
+    def _check_total(self, t: object, where: str) -> float | None:
+        return _checks.number(t, self, where, minimum=0, optional=True)
 
     @property
     def value(self) -> float:
@@ -48,7 +62,7 @@ class LiveValue(LiveWidget):
 
     @value.setter
     def value(self, v: float) -> None:
-        self._value = v
+        self._value = self._check_value(v, ".value")
         self._publish()
 
     @property
@@ -58,11 +72,14 @@ class LiveValue(LiveWidget):
 
     @total.setter
     def total(self, t: float | None) -> None:
-        self._total = t
+        self._total = self._check_total(t, ".total")
         self._publish()
 
     def update(self, value: float, *, total: float | None = None, label: str | None = None) -> None:
         """Set the value (and optionally the total and the label) in one update."""
+        value = self._check_value(value, ".update(value=...)")
+        total = self._check_total(total, ".update(total=...)")
+        label = _checks.string(label, self, ".update(label=...)", optional=True)
         self._value = value
         if total is not None:
             self._total = total

@@ -32,6 +32,7 @@ from nbchannel.widgets import (
 
 from ..kernel.test_channel import FakeTransport
 from .page import Page
+from .refusals import assert_refused
 
 RENDER = "export default function render({ el }) { el.textContent = 'hi'; }"
 
@@ -51,6 +52,21 @@ WIDGETS: list[tuple[str, Callable[..., LiveWidget]]] = [
     ("custom", lambda **kw: CustomView(RENDER, **kw)),
 ]
 KINDS = [kind for kind, _ in WIDGETS]
+#: The class name each view kind's errors open with.
+CLASS_NAMES = {
+    "plot": "LivePlot",
+    "image": "LiveImage",
+    "log": "LiveLog",
+    "text": "LiveText",
+    "table": "LiveTable",
+    "value": "LiveValue",
+    "button": "Button",
+    "slider": "Slider",
+    "toggle": "Toggle",
+    "text_input": "TextInput",
+    "dropdown": "Dropdown",
+    "custom": "CustomView",
+}
 
 
 class Probe(LiveWidget):
@@ -180,7 +196,7 @@ def test_close_of_a_named_channel_the_widget_created_closes_it(transport: FakeTr
 def test_missing_bundle_warns_and_shows_an_error_module(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(base.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr("nbchannel.widgets.base.resources.files", lambda package: tmp_path)
     with pytest.warns(UserWarning, match="static/widgets.js is missing"):
         esm = base._bundle()
     assert esm == base._MISSING
@@ -196,6 +212,76 @@ def test_bundle_is_read_from_the_package(monkeypatch: pytest.MonkeyPatch, tmp_pa
         seen.append(package)
         return tmp_path
 
-    monkeypatch.setattr(base.resources, "files", files)
+    monkeypatch.setattr("nbchannel.widgets.base.resources.files", files)
     assert base._bundle() == "export default {};"
     assert seen == ["nbchannel"]
+
+
+CHANNEL = "must be a LiveChannel, a channel name (str) or None"
+
+
+@pytest.mark.parametrize(
+    ("channel", "error", "message"),
+    [
+        (3, TypeError, f"(channel=...) {CHANNEL}, got int 3"),
+        (b"status", TypeError, f"(channel=...) {CHANNEL}, got bytes b'status'"),
+        (True, TypeError, f"(channel=...) {CHANNEL}, got bool True"),
+        ("", ValueError, "(channel=...) must be a non-empty channel name (or None), got str ''"),
+    ],
+    ids=["int", "bytes", "bool", "empty"],
+)
+@pytest.mark.parametrize(("kind", "make"), WIDGETS, ids=KINDS)
+def test_every_widget_refuses_a_bad_channel_by_name(
+    kind: str,
+    make: Callable[..., LiveWidget],
+    channel: Any,
+    error: type[Exception],
+    message: str,
+    transport: FakeTransport,
+) -> None:
+    assert_refused(lambda: make(channel=channel), error, CLASS_NAMES[kind] + message)
+    assert transport.registered == []  # refused before any channel was opened
+
+
+@pytest.mark.parametrize(("kind", "make"), WIDGETS, ids=KINDS)
+def test_every_widget_refuses_a_closed_channel(
+    kind: str, make: Callable[..., LiveWidget], transport: FakeTransport
+) -> None:
+    gone = LiveChannel("gone")
+    gone.close()
+    with pytest.raises(ValueError) as info:
+        make(channel=gone)
+    prefix = (
+        f"{CLASS_NAMES[kind]}(channel=...) must be an open LiveChannel, got <LiveChannel 'gone'"
+    )
+    assert str(info.value).startswith(prefix)
+    assert transport.registered == [gone]  # no other channel was opened
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"scope": "global"},
+            ValueError,
+            "Probe(scope=...) must be 'kernel' or 'server', got str 'global'",
+        ),
+        ({"scope": None}, TypeError, "Probe(scope=...) must be 'kernel' or 'server', got None"),
+        (
+            {"config": [("a", 1)]},
+            TypeError,
+            "Probe(config=...) must be a dict with str keys (or None), got list [('a', 1)]",
+        ),
+        (
+            {"config": {1: "a"}},
+            TypeError,
+            "Probe(config=...) must be a dict with str keys (or None), got dict {1: 'a'}",
+        ),
+    ],
+    ids=["scope-unknown", "scope-none", "config-list", "config-int-key"],
+)
+def test_base_arguments_are_refused_by_name_with_the_subclass_name(
+    kwargs: dict[str, Any], error: type[Exception], message: str, transport: FakeTransport
+) -> None:
+    assert_refused(lambda: Probe(**kwargs), error, message)
+    assert transport.registered == []

@@ -12,7 +12,9 @@ from nbchannel.core import protocol as P
 from nbchannel.kernel.channel import Event
 from nbchannel.widgets import LiveImage, LiveWidget
 
+from ..kernel.test_channel import FakeTransport
 from .page import Page
+from .refusals import Opaque, assert_refused
 
 Watch = Callable[[LiveWidget], Page]
 
@@ -85,15 +87,24 @@ def test_integers_are_clipped_to_0_255(dtype: Any, watch: Watch) -> None:
 )
 def test_bad_shapes_are_refused(shape: tuple[int, ...], watch: Watch) -> None:
     view = LiveImage()
-    with pytest.raises(ValueError, match=r"H×W×3 \(RGB\) or H×W×4 \(RGBA\); got shape"):
-        view.show(np.zeros(shape, dtype=np.uint8))
+    assert_refused(
+        lambda: view.show(np.zeros(shape, dtype=np.uint8)),
+        ValueError,
+        "LiveImage.show(frame=...) must be an image of shape H×W, H×W×1, H×W×3 (RGB) or "
+        f"H×W×4 (RGBA), got ndarray of shape {shape} and dtype uint8",
+    )
     assert view.frames == 0
     assert watch(view).messages == []
 
 
-def test_unsupported_dtype_is_refused() -> None:
-    with pytest.raises(ValueError, match="cannot show an image of dtype complex128"):
-        LiveImage(np.zeros((2, 2), dtype=np.complex128))
+def test_unsupported_dtype_is_refused(transport: FakeTransport) -> None:
+    assert_refused(
+        lambda: LiveImage(np.zeros((2, 2), dtype=np.complex128)),
+        ValueError,
+        "LiveImage(frame=...) must be an image of uint8 (0..255), floats (0..1), ints or bools, "
+        "got ndarray of shape (2, 2) and dtype complex128",
+    )
+    assert transport.registered == []  # refused before any channel was opened
 
 
 @pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview], ids=["bytes", "ba", "mv"])
@@ -112,8 +123,12 @@ def test_png_and_jpeg_bytes_are_detected_by_magic(
 )
 def test_other_bytes_are_refused(data: bytes, watch: Watch) -> None:
     view = LiveImage()
-    with pytest.raises(ValueError, match="image bytes must be PNG or JPEG"):
-        view.show(data)
+    assert_refused(
+        lambda: view.show(data),
+        ValueError,
+        "LiveImage.show(frame=...) must be PNG or JPEG bytes (pass raw pixels as a numpy "
+        f"array), got bytes {data!r}",
+    )
     assert view.frames == 0
     assert watch(view).messages == []
 
@@ -155,3 +170,138 @@ def test_wait_pointer_returns_the_next_pointer_event(watch: Watch) -> None:
     assert (event.name, event.value) == ("pointer", {"type": "move", "x": 1, "y": 2})
     with pytest.raises(TimeoutError):
         view.wait_pointer(timeout=0.01)
+
+
+IMAGE = "must be an image: a numpy array (H×W, H×W×3 RGB or H×W×4 RGBA) or PNG/JPEG bytes"
+
+BAD_ARGUMENTS = [
+    pytest.param(
+        {"width": True},
+        TypeError,
+        "LiveImage(width=...) must be an integer >= 1 (or None), got bool True",
+        id="width-bool",
+    ),
+    pytest.param(
+        {"width": 0},
+        ValueError,
+        "LiveImage(width=...) must be an integer >= 1 (or None), got int 0",
+        id="width-0",
+    ),
+    pytest.param(
+        {"width": 320.5},
+        TypeError,
+        "LiveImage(width=...) must be an integer >= 1 (or None), got float 320.5",
+        id="width-float",
+    ),
+    pytest.param(
+        {"pixelated": 1},
+        TypeError,
+        "LiveImage(pixelated=...) must be True or False, got int 1",
+        id="pixelated-int",
+    ),
+    pytest.param(
+        {"pixelated": None},
+        TypeError,
+        "LiveImage(pixelated=...) must be True or False, got None",
+        id="pixelated-none",
+    ),
+    pytest.param(
+        {"frame": "cat.png"},
+        TypeError,
+        f"LiveImage(frame=...) {IMAGE}, got str 'cat.png'",
+        id="frame-path",
+    ),
+    pytest.param(
+        {"frame": 5}, TypeError, f"LiveImage(frame=...) {IMAGE}, got int 5", id="frame-int"
+    ),
+    pytest.param(
+        {"frame": Opaque()},
+        TypeError,
+        f"LiveImage(frame=...) {IMAGE}, got Opaque Opaque()",
+        id="frame-object",
+    ),
+    pytest.param(
+        {"frame": [[1, 2], [3]]},
+        TypeError,
+        f"LiveImage(frame=...) {IMAGE}, got list [[1, 2], [3]]",
+        id="frame-ragged",
+    ),
+    pytest.param(
+        {"frame": np.zeros((0, 4, 3), np.uint8)},
+        ValueError,
+        "LiveImage(frame=...) must be an image of at least one pixel, got ndarray of shape "
+        "(0, 4, 3) and dtype uint8",
+        id="frame-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_are_refused_by_name(
+    kwargs: dict[str, Any], error: type[Exception], message: str, transport: FakeTransport
+) -> None:
+    assert_refused(lambda: LiveImage(**kwargs), error, message)
+    assert transport.registered == []  # refused before any channel was opened
+
+
+TIMEOUT = "must be a finite number of seconds >= 0 (or None to wait without a limit)"
+
+BAD_CALLS = [
+    pytest.param(
+        lambda v: v.show(None),
+        TypeError,
+        f"LiveImage.show(frame=...) {IMAGE}, got None",
+        id="show-none",
+    ),
+    pytest.param(
+        lambda v: v.update({"image": 1}),
+        TypeError,
+        f"LiveImage.show(frame=...) {IMAGE}, got dict {{'image': 1}}",
+        id="update-dict",
+    ),
+    pytest.param(
+        lambda v: v.show(np.array(["a", "b"])),
+        TypeError,
+        f"LiveImage.show(frame=...) {IMAGE}, got ndarray of shape (2,) and dtype <U1",
+        id="show-strings",
+    ),
+    pytest.param(
+        lambda v: v.on_pointer(None),
+        TypeError,
+        "LiveImage.on_pointer(handler=...) must be a callable (a function taking the event), "
+        "got None",
+        id="on-pointer-none",
+    ),
+    pytest.param(
+        lambda v: v.wait_pointer(-0.5),
+        ValueError,
+        f"LiveImage.wait_pointer(timeout=...) {TIMEOUT}, got float -0.5",
+        id="wait-negative",
+    ),
+    pytest.param(
+        lambda v: v.wait_pointer(True),
+        TypeError,
+        f"LiveImage.wait_pointer(timeout=...) {TIMEOUT}, got bool True",
+        id="wait-bool",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), BAD_CALLS)
+def test_bad_calls_are_refused_by_name_and_send_nothing(
+    call: Callable[[LiveImage], Any], error: type[Exception], message: str, watch: Watch
+) -> None:
+    view = LiveImage(np.zeros((2, 2), np.uint8))
+    page = watch(view)
+    sent = len(page.messages)
+    assert_refused(lambda: call(view), error, message)
+    assert len(page.messages) == sent
+    assert view.frames == 1
+
+
+def test_nested_lists_and_numpy_arguments_are_accepted(watch: Watch) -> None:
+    flag: Any = np.bool_(True)
+    view = LiveImage([[0, 255], [255, 0]], width=np.int64(64), pixelated=flag)
+    assert view._config == {"width": 64, "pixelated": True}
+    assert [type(v) for v in view._config.values()] == [int, bool]
+    np.testing.assert_array_equal(shown(watch(view))["image"], [[0, 255], [255, 0]])

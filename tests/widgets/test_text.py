@@ -11,6 +11,7 @@ from nbchannel.core import protocol as P
 from nbchannel.widgets import LiveLog, LiveText, LiveWidget
 
 from .page import Page
+from .refusals import assert_refused
 
 Watch = Callable[[LiveWidget], Page]
 
@@ -25,10 +26,39 @@ def test_log_config_and_history_bound(watch: Watch) -> None:
     assert watch(log).messages == []
 
 
-@pytest.mark.parametrize("max_lines", [0, -1])
-def test_log_needs_a_positive_bound(max_lines: int) -> None:
-    with pytest.raises(ValueError, match="max_lines must be positive"):
-        LiveLog(max_lines=max_lines)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"max_lines": 0}, ValueError, "LiveLog(max_lines=...) must be an integer >= 1, got int 0"),
+        (
+            {"max_lines": -1},
+            ValueError,
+            "LiveLog(max_lines=...) must be an integer >= 1, got int -1",
+        ),
+        (
+            {"max_lines": True},
+            TypeError,
+            "LiveLog(max_lines=...) must be an integer >= 1, got bool True",
+        ),
+        (
+            {"max_lines": 100.0},
+            TypeError,
+            "LiveLog(max_lines=...) must be an integer >= 1, got float 100.0",
+        ),
+        ({"height": 0}, ValueError, "LiveLog(height=...) must be an integer >= 1, got int 0"),
+        (
+            {"height": "240px"},
+            TypeError,
+            "LiveLog(height=...) must be an integer >= 1, got str '240px'",
+        ),
+    ],
+    ids=["lines-0", "lines-neg", "lines-bool", "lines-float", "height-0", "height-str"],
+)
+def test_log_refuses_bad_arguments_by_name(
+    kwargs: dict[str, Any], error: type[Exception], message: str, transport: Any
+) -> None:
+    assert_refused(lambda: LiveLog(**kwargs), error, message)
+    assert transport.registered == []  # refused before any channel was opened
 
 
 @pytest.mark.parametrize(
@@ -110,7 +140,23 @@ def test_text_value_is_made_a_string(watch: Watch) -> None:
     assert watch(status).state["text"]["value"] == "0.5"
 
 
-@pytest.mark.parametrize("fmt", ["html", "", "Markdown"])
-def test_unknown_format_is_refused(fmt: str) -> None:
-    with pytest.raises(ValueError, match="format is 'text' or 'markdown'"):
-        LiveText("x", format=fmt)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("fmt", "error", "got"),
+    [
+        ("html", ValueError, "str 'html'"),
+        ("", ValueError, "str ''"),
+        ("Markdown", ValueError, "str 'Markdown'"),
+        (None, TypeError, "None"),
+        (True, TypeError, "bool True"),
+    ],
+    ids=repr,
+)
+def test_unknown_format_is_refused(
+    fmt: Any, error: type[Exception], got: str, transport: Any
+) -> None:
+    assert_refused(
+        lambda: LiveText("x", format=fmt),
+        error,
+        f"LiveText(format=...) must be 'text' or 'markdown', got {got}",
+    )
+    assert transport.registered == []
