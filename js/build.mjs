@@ -1,5 +1,6 @@
 // Bundle the widget views and the channel client into nbchannel/static/widgets.js: one ES
 // module with its npm dependencies inside, loaded by anywidget, so the wheel needs no node.
+// The hub's status page (src/status.js) is bundled alongside into nbchannel/static/status.js.
 //
 //   node build.mjs                 minified bundle (what `npm run build` and the wheel use)
 //   node build.mjs --dev           readable bundle
@@ -23,26 +24,33 @@ const { values } = parseArgs({
   },
 });
 
-if (!existsSync(values.entry)) {
-  console.error(`build.mjs: entry point ${values.entry} does not exist`);
-  process.exit(1);
+const bundles = [{ entry: values.entry, outfile: values.outfile }];
+if (values.outfile === resolve(here, "../nbchannel/static/widgets.js")) {
+  bundles.push({ entry: resolve(here, "src/status.js"), outfile: resolve(here, "../nbchannel/static/status.js") });
 }
 
-const result = await esbuild.build({
-  entryPoints: [values.entry],
-  outfile: values.outfile,
-  bundle: true,
-  format: "esm",
-  target: "es2020",
-  platform: "browser",
-  minify: !values.dev,
-  sourcemap: false,
-  legalComments: "eof",
-  // Widgets import their stylesheets as strings and inject them into the page themselves.
-  loader: { ".css": "text" },
-  metafile: true,
-  logLevel: "warning",
-});
+for (const { entry, outfile } of bundles) {
+  if (!existsSync(entry)) {
+    console.error(`build.mjs: entry point ${entry} does not exist`);
+    process.exit(1);
+  }
 
-const out = Object.entries(result.metafile.outputs)[0];
-console.log(`build.mjs: wrote ${values.outfile} (${(out[1].bytes / 1024).toFixed(1)} KiB)`);
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    target: "es2020",
+    platform: "browser",
+    minify: !values.dev,
+    sourcemap: false,
+    legalComments: "eof",
+    // Widgets import their stylesheets as strings and inject them into the page themselves.
+    loader: { ".css": "text" },
+    metafile: true,
+    logLevel: "warning",
+  });
+
+  const out = Object.entries(result.metafile.outputs)[0];
+  console.log(`build.mjs: wrote ${outfile} (${(out[1].bytes / 1024).toFixed(1)} KiB)`);
+}

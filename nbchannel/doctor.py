@@ -143,4 +143,5 @@ def main(*, live: bool = True, as_json: bool = False) -> int:
                 print(f"       fix: {c.fix}")
         bad = sum(not c.ok for c in checks)
         print("all good" if not bad else f"{bad} problem(s) found")
+        print("status page: <server URL>nbchannel/, e.g. http://localhost:8888/nbchannel/")
     return 0 if all(c.ok for c in checks) else 1

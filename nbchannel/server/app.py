@@ -10,7 +10,10 @@ Installed packages enable it automatically (``jupyter_server_config.d/nbchannel.
 Routes, under the server's ``base_url``:
 
 * ``nbchannel/ws`` — the browser WebSocket (binary frames, many channels);
-* ``nbchannel/api/channels`` — JSON: channels, connections, rates, drops.
+* ``nbchannel/api/channels`` — JSON: channels, connections, rates, drops;
+* ``nbchannel/`` — the status page for operators (the same figures, live).
+
+The hub's figures are also on jupyter-server's Prometheus endpoint, ``metrics``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from ..core.codec import Limits
 from ..core.hub import Hub, HubConfig
 from .handlers import ChannelsApiHandler, ChannelSocketHandler
 from .listener import KernelListener
+from .metrics import DEFAULT_MAX_CHANNEL_LABELS, HubCollector
+from .status import StatusPageHandler, StatusScriptHandler
 
 __all__ = ["NbChannel"]
 
@@ -104,8 +109,16 @@ class NbChannel(ExtensionApp):
         "about a fifth of the hub's time under a fast stream, and pauses of ~100 ms.",
     ).tag(config=True)
 
+    metrics_channel_labels = Int(
+        DEFAULT_MAX_CHANNEL_LABELS,
+        help="Channels with Prometheus series of their own (labels scope and channel); "
+        "the traffic of channels beyond this many is summed into one series labelled "
+        "'(other)', so that the number of series stays bounded.",
+    ).tag(config=True)
+
     hub: Hub
     listener: KernelListener
+    metrics: HubCollector | None = None
 
     def hub_config(self) -> HubConfig:
         """The hub's bounds from this app's traits."""
@@ -146,6 +159,7 @@ class NbChannel(ExtensionApp):
         os.environ[ENV_SECRET] = self.listener.secret
         os.environ[ENV_HUB_FILE] = str(self.listener.hub_file)
         self.settings.update({"nbchannel_hub": self.hub, "nbchannel_listener": self.listener})
+        self._register_metrics()
         assert serverapp.event_logger is not None
         serverapp.event_logger.add_listener(
             schema_id=KERNEL_ACTIONS, listener=self._on_kernel_action
@@ -157,6 +171,8 @@ class NbChannel(ExtensionApp):
             [
                 (r"/nbchannel/ws", ChannelSocketHandler),
                 (r"/nbchannel/api/channels", ChannelsApiHandler),
+                (r"/nbchannel/?", StatusPageHandler),
+                (r"/nbchannel/status.js", StatusScriptHandler),
             ]
         )
 
@@ -175,8 +191,21 @@ class NbChannel(ExtensionApp):
             gc.get_freeze_count(),
         )
 
+    def _register_metrics(self) -> None:
+        """Put the hub's figures on jupyter-server's ``/metrics`` (one collector a process)."""
+        collector = HubCollector(
+            self.hub, self.listener, max_channel_labels=self.metrics_channel_labels
+        )
+        try:
+            self.metrics = collector.register()
+        except ValueError as exc:  # names taken by something else: the hub runs without
+            self.log.warning("nbchannel: no Prometheus metrics: %s", exc)
+
     async def stop_extension(self) -> None:
-        """Close kernel connections and remove the socket."""
+        """Close kernel connections, remove the socket and the Prometheus collector."""
+        if self.metrics is not None:
+            self.metrics.unregister()
+            self.metrics = None
         await self.listener.stop()
 
     async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
