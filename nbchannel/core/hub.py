@@ -220,12 +220,11 @@ class Hub:
     def send_error(self, peer: Peer, exc: NbChannelError, about: Message | None = None) -> None:
         """Queue an ``error`` message for ``peer``."""
         payload: P.ErrorPayload = {"code": exc.code, "message": str(exc)}
+        channel, scope = (about.channel, about.scope) if about is not None else ("", None)
+        if len(channel) > P.MAX_NAME_LENGTH or (scope and len(scope) > P.MAX_NAME_LENGTH):
+            channel, scope = "", None  # never echo an oversized name back
         err = Message.create(
-            P.ERROR,
-            about.channel if about is not None else "",
-            payload,
-            scope=about.scope if about is not None else None,
-            key=about.kind if about is not None else None,
+            P.ERROR, channel, payload, scope=scope, key=about.kind if about is not None else None
         )
         peer.outbox.put(err)
 
@@ -247,11 +246,17 @@ class Hub:
         if kind == P.OPEN:
             self._open(peer, msg)
             return
+        if kind == P.MARK:
+            # every message before it on this connection is processed: say so
+            peer.outbox.put(Message(P.ACK, offset=msg.offset))
+            return
         ch = self._owned(peer, msg)
         if kind in P.WRITE_KINDS:
             _count_rates(ch, 1, self._write(ch, msg))
         elif kind == P.CLOSE:
             self._close_by(peer, ch)
+        elif kind == P.REFUSED:
+            self._refused(ch, msg)
         else:
             raise NotPermitted(f"a kernel cannot send {kind!r} messages")
 
@@ -362,6 +367,25 @@ class Hub:
                 closed += 1
             self._close(ch)
         return closed
+
+    def _refused(self, ch: Channel, msg: Message) -> None:
+        """The kernel dropped events it could not keep up with: tell the channel's viewers."""
+        info = msg.value()
+        if not isinstance(info, dict):
+            raise MalformedFrame("'refused' payload must be an object")
+        count, limit = info.get("count"), info.get("limit")
+        if info.get("kind") != P.EVENT or type(count) is not int or type(limit) is not int:
+            raise MalformedFrame("'refused' needs kind 'event' and integer count and limit")
+        dropped = f"{count} event{'s' if count != 1 else ''} dropped"
+        error: P.ErrorPayload = {
+            "code": LimitExceeded.code,
+            "message": f"the kernel is not keeping up with events on channel {ch.name!r}: "
+            f"{dropped} (its handler is slower than events arrive; at most {limit} events "
+            "wait for it)",
+        }
+        notice = Message.create(P.ERROR, ch.name, error, scope=ch.scope, key=P.EVENT)
+        for sub in ch.subscribers:
+            sub.outbox.put(notice)
 
     # -- subscribers -----------------------------------------------------------------------
 
