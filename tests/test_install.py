@@ -24,6 +24,9 @@ from nbchannel.testing.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: What a fresh clone does not have (git ignores these).
+UNCLONED = ("node_modules", "static", ".venv*", "test-artifacts", "__pycache__", "*.egg-info",
+            ".*_cache", ".hypothesis")  # fmt: skip
 
 
 def readme_commands() -> list[str]:
@@ -43,7 +46,10 @@ def test_the_readme_has_two_commands_demo_then_tests() -> None:
 
 def _working_tree_copy(dest: Path) -> None:
     """The files a clone of this working tree has (tracked and new, nothing ignored: no
-    node_modules, no built bundle)."""
+    node_modules, no built bundle); outside a git checkout (an sdist), the tree without them."""
+    if not (ROOT / ".git").exists():
+        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*UNCLONED))
+        return
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
