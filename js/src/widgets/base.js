@@ -3,6 +3,7 @@
 // (animation frames, resize, theme) that are all tied to the view's AbortSignal, so a
 // view's cleanup is one `abort()`.
 
+import { pageAnnouncer } from "./announce.js";
 import baseCss from "./base.css";
 
 /**
@@ -163,6 +164,10 @@ function statusDetail(detail) {
 /**
  * The status badge: the client's connection status combined with the channel's own
  * (closed by the kernel). Mirrors its state on the widget root as `data-status`.
+ *
+ * The badge is plain text, not a live region: a change of the page's connection is spoken
+ * once for the whole page by the shared live region of ./announce.js, which every badge
+ * registers its client with.
  */
 export class StatusBadge {
   /**
@@ -173,7 +178,7 @@ export class StatusBadge {
    */
   constructor(root, client, signal, { compact = false } = {}) {
     this.root = root;
-    this.el = h("span", { class: compact ? "nbc-badge nbc-badge-compact" : "nbc-badge", role: "status" });
+    this.el = h("span", { class: compact ? "nbc-badge nbc-badge-compact" : "nbc-badge" });
     this.label = h("span", { class: "nbc-badge-text" });
     this.el.append(this.label);
     /** @type {string} */
@@ -189,6 +194,7 @@ export class StatusBadge {
       this.update();
     });
     signal.addEventListener("abort", () => off?.(), { once: true });
+    pageAnnouncer()?.watch(client);
     this.update();
   }
 

@@ -6,7 +6,10 @@
 // and touch only the cells whose text changed (they flash briefly). Numbers are right-
 // aligned. At most `max_rows` rows are in the DOM (insertion order); the rest are counted.
 //
-// Clicking a header sorts by that column (ascending, descending, off).
+// Clicking a header sorts by that column (ascending, descending, off). Each header holds a
+// button, so sorting works from the keyboard too (Tab to it, Enter or Space), and the
+// sorted column carries aria-sort; the focused header keeps its focus when the header row
+// is redrawn.
 //
 // Config: max_rows (default 1000), height (CSS px, default 400), title, index (show the
 // row id column, default true), index_label (its header, default ""), sort_by (a column to
@@ -45,6 +48,12 @@ function compareCells(a, b, desc) {
   else c = String(typeof a === "object" ? JSON.stringify(a) : a).localeCompare(String(typeof b === "object" ? JSON.stringify(b) : b), undefined, { numeric: true });
   return desc ? -c : c;
 }
+
+/**
+ * A header button's key: "" for the row-id column, "c:<name>" for a column.
+ * @param {string | null} col
+ */
+const sortKey = (col) => (col === null ? "" : `c:${col}`);
 
 /** @type {import("./base.js").RenderView} */
 export function render(ctx) {
@@ -102,20 +111,28 @@ export function render(ctx) {
   };
 
   /**
-   * A sortable header cell; `col` null is the row-id column.
+   * A sortable header cell: a button inside the th; `col` null is the row-id column.
    * @param {string | null} col
    * @param {string} text
    * @param {string} cls
    */
   const headerCell = (col, text, cls) => {
     const active = sort !== null && sort.col === col;
-    const th = h(
-      "th",
-      { scope: "col", class: cls || null, "aria-sort": active ? (sort?.desc ? "descending" : "ascending") : null, title: "Click to sort" },
-      text,
-      active ? h("span", { class: "nbc-sort" }, sort?.desc ? " ▼" : " ▲") : null,
+    const name = col === null ? text || "row id" : text;
+    const title = !active
+      ? `Sort by ${name}`
+      : sort?.desc
+        ? `Sorted by ${name}, descending; press to stop sorting`
+        : `Sorted by ${name}, ascending; press for descending`;
+    const button = h(
+      "button",
+      { type: "button", class: "nbc-sort-button", title },
+      // The id column may have no label: screen readers still get one.
+      text || h("span", { class: "nbc-sr-only" }, name),
+      active ? h("span", { class: "nbc-sort", "aria-hidden": "true" }, sort?.desc ? " ▼" : " ▲") : null,
     );
-    th.addEventListener(
+    button.dataset.sortKey = sortKey(col);
+    button.addEventListener(
       "click",
       () => {
         // none → ascending → descending → none
@@ -126,13 +143,23 @@ export function render(ctx) {
       },
       { signal },
     );
-    return th;
+    return h("th", { scope: "col", class: cls || null, "aria-sort": active ? (sort?.desc ? "descending" : "ascending") : null }, button);
   };
 
   const renderHeader = () => {
+    // Rebuilding the row would drop the keyboard focus from the header button just pressed.
+    const focused = headRow.contains(document.activeElement) ? /** @type {HTMLElement} */ (document.activeElement).dataset.sortKey : undefined;
     headRow.replaceChildren();
     if (showIndex) headRow.append(headerCell(null, config.index_label == null ? "" : String(config.index_label), "nbc-table-index"));
     for (const c of columns) headRow.append(headerCell(c, c, numeric.has(c) ? "nbc-num" : ""));
+    if (focused !== undefined) {
+      for (const b of headRow.querySelectorAll("button")) {
+        if (b.dataset.sortKey === focused) {
+          b.focus({ preventScroll: true });
+          break;
+        }
+      }
+    }
   };
 
   /** Row ids in display order: insertion order, or sorted by the chosen column. */

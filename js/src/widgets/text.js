@@ -2,7 +2,8 @@
 //
 // Channel: state `text` = {value: str, format: "text" | "markdown"} (a bare string is plain
 // text). Updates are applied once per animation frame (the newest wins). Plain text keeps
-// its line breaks; Markdown is the small safe subset of ./markdown.js — never raw HTML.
+// its line breaks; Markdown is rendered by ./markdown.js (markdown-it, raw HTML escaped,
+// links limited to http(s), mailto and relative URLs).
 //
 // Config: format (default format when the state has none), title, height (max CSS px,
 // scrolls beyond).
@@ -34,7 +35,8 @@ export function render(ctx) {
     pending = null;
     const markdown = format === "markdown";
     content.classList.toggle("nbc-markdown", markdown);
-    if (markdown) content.replaceChildren(renderMarkdown(value));
+    // renderMarkdown escapes all HTML in the source and keeps only safe link URLs.
+    if (markdown) content.innerHTML = renderMarkdown(value);
     else content.textContent = value;
     root.dataset.format = markdown ? "markdown" : "text";
     root.dataset.value = value;

@@ -56,7 +56,8 @@ export function render(ctx) {
   const percentEl = h("span", { class: "nbc-value-percent" });
   const top = h("div", { class: "nbc-value-top" }, labelEl, h("span", { class: "nbc-value-reading" }, numberEl, unitEl), percentEl);
   const fill = h("div", { class: "nbc-value-fill" });
-  const bar = h("div", { class: "nbc-value-bar", role: "progressbar", "aria-valuemin": 0 }, fill);
+  // A progressbar needs a name for screen readers: the label, else the title.
+  const bar = h("div", { class: "nbc-value-bar", role: "progressbar", "aria-valuemin": 0, "aria-label": config.title || "progress" }, fill);
   const statsEl = h("div", { class: "nbc-value-stats" });
   frame.body.append(top, bar, statsEl);
 
@@ -114,6 +115,7 @@ export function render(ctx) {
     const num = typeof value === "number" ? value : null;
     labelEl.textContent = label;
     labelEl.hidden = !label;
+    bar.setAttribute("aria-label", label || config.title || "progress");
     unitEl.textContent = unit ? ` ${unit}` : "";
     root.dataset.value = num != null ? String(num) : String(value ?? "");
     const progress = total != null && total > 0 && num != null;
