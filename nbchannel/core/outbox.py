@@ -170,6 +170,15 @@ class Outbox:
             self._gaps.clear()
         return out
 
+    def clear(self) -> None:
+        """Forget everything queued (the peer is gone): its memory is freed at once, not
+        whenever the connection objects that referred to it are collected."""
+        self._queue.clear()
+        self._coalesce.clear()
+        self._gaps.clear()
+        self.bytes = 0
+        self._droppable = 0
+
     def purge(self, scope: str | None, channel: str) -> int:
         """Forget everything queued for one channel (it is about to be replayed afresh)."""
         keep: deque[Message | _Slot] = deque()

@@ -129,6 +129,7 @@ class Peer:
         for ch in self.replays.values():
             ch.cursors.pop(self, None)
         self.replays.clear()
+        self.outbox.clear()
         self.closed = True
         self._ready.set()
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from nbchannel.core import protocol as P
+from nbchannel.core.hub import Hub
+from nbchannel.core.message import Message
 from nbchannel.core.peer import FrameBudget
 
 
@@ -36,3 +39,18 @@ def test_no_budget_means_no_pacing() -> None:
     budget = FrameBudget(0)
     budget.wrote(1, 1.0)
     assert budget.delay(1.0, 1.0) == 0.0
+
+
+def test_a_disconnected_peer_frees_what_it_had_queued() -> None:
+    hub = Hub()
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    hub.receive(k, [Message.create(P.OPEN, "c")])
+    hub.receive(b, [Message.create(P.SUBSCRIBE, "c", scope="k1")])
+    hub.receive(k, [Message.create(P.APPEND, "c", {"i": i}) for i in range(1000)])
+    hub.receive(k, [Message.create(P.SET, "c", 1, key="k")])
+    assert b.pending and b.outbox.bytes > 0
+    hub.disconnect(b)
+    # a closed connection's handler may live on until a full garbage collection;
+    # the messages it had queued must not
+    assert not b.pending and len(b.outbox) == 0 and b.outbox.bytes == 0
