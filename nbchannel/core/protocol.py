@@ -7,11 +7,21 @@ Two roles talk to the hub:
   channels and sends events back.
 
 Owner → hub: ``hello``, ``open``, ``close``, ``set``, ``unset``, ``append``, ``publish``,
-``gap`` (the kernel's own bounded queue dropped items; passed on to subscribers).
-Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``error``.
+``gap`` (the kernel's own bounded queue dropped items; passed on to subscribers),
+``mark`` (asks for an ``ack``) and ``refused`` (the kernel dropped events it could not keep
+up with; the hub tells the channel's subscribers with an ``error``).
+Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``ack``, ``error``.
 Subscriber → hub: ``sub``, ``unsub``, ``event``.
 Hub → subscriber: ``subscribed``, ``set``, ``unset``, ``append``, ``publish``, ``gap``,
 ``closed``, ``error``.
+
+**Acknowledgements.** Bytes a kernel wrote to its socket are not yet processed: if the
+server dies, what it had not read is gone. So the kernel ends a frame now and then with a
+``mark`` whose ``offset`` field is a sequence number; the hub, having processed every
+message before it on that connection, answers ``ack`` with the same number. At most one
+mark is unanswered at a time, so at most one ``ack`` is ever queued. What a kernel wrote
+after its last answered mark is re-sent after a reconnect (to a new hub) or reported as a
+``gap`` (to a hub that may have processed part of it).
 
 A channel is addressed by ``(scope, name)``: the scope is the owning kernel's id for
 kernel-scoped channels and :data:`SERVER_SCOPE` for channels shared across notebooks.
@@ -22,6 +32,7 @@ from __future__ import annotations
 from typing import Final, Literal, TypedDict
 
 __all__ = [
+    "ACK",
     "APPEND",
     "CLOSE",
     "CLOSED",
@@ -30,12 +41,14 @@ __all__ = [
     "EVENT",
     "GAP",
     "HELLO",
+    "MARK",
     "MAX_KEY_LENGTH",
     "MAX_NAME_LENGTH",
     "OPEN",
     "OPENED",
     "PRESENCE",
     "PUBLISH",
+    "REFUSED",
     "SERVER_SCOPE",
     "SET",
     "SUBSCRIBE",
@@ -48,6 +61,7 @@ __all__ = [
     "OpenPayload",
     "OpenedPayload",
     "PresencePayload",
+    "RefusedPayload",
     "SubscribedPayload",
     "WelcomePayload",
     "check_channel_name",
@@ -80,6 +94,9 @@ UNSUBSCRIBE: Final = "unsub"
 SUBSCRIBED: Final = "subscribed"
 GAP: Final = "gap"
 ERROR: Final = "error"
+MARK: Final = "mark"
+ACK: Final = "ack"
+REFUSED: Final = "refused"
 
 #: Kinds whose messages carry channel state (retained, replayed, coalesced by key).
 STATE_KINDS: Final = frozenset({SET, UNSET})
@@ -154,6 +171,19 @@ class PresencePayload(TypedDict):
     """Payload of ``presence`` (hub → owner)."""
 
     viewers: int
+
+
+class RefusedPayload(TypedDict):
+    """Payload of ``refused`` (owner → hub): messages the kernel received but dropped.
+
+    ``kind`` is what was dropped (``"event"``: events its handlers could not keep up with),
+    ``count`` how many since the last notice, ``limit`` the bound of the queue that was full.
+    The hub turns it into a ``limit-exceeded`` ``error`` for the channel's subscribers.
+    """
+
+    kind: str
+    count: int
+    limit: int
 
 
 class ErrorPayload(TypedDict):
