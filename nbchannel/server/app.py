@@ -31,7 +31,7 @@ from ..core.address import ENV_ADDRESS, ENV_HUB_FILE, ENV_SECRET
 from ..core.codec import Limits
 from ..core.hub import Hub, HubConfig
 from .handlers import ChannelsApiHandler, ChannelSocketHandler
-from .listener import KernelListener
+from .listener import MAX_HELLO_BYTES, KernelListener
 from .metrics import DEFAULT_MAX_CHANNEL_LABELS, HubCollector
 from .status import StatusPageHandler, StatusScriptHandler
 
@@ -100,6 +100,12 @@ class NbChannel(ExtensionApp):
     hello_timeout = Float(5.0, help="Seconds a kernel connection has to authenticate.").tag(
         config=True
     )
+    max_hello_bytes = Int(
+        MAX_HELLO_BYTES,
+        help="Largest first frame (the hello with the secret) a kernel connection may send "
+        "before it is authenticated; a connection declaring more is refused at once, so "
+        "unauthenticated peers cannot make the server hold max_frame_bytes each.",
+    ).tag(config=True)
 
     freeze_gc = Bool(
         True,
@@ -151,6 +157,7 @@ class NbChannel(ExtensionApp):
             transport=self.kernel_transport,
             socket_dir=self.socket_dir,
             hello_timeout=self.hello_timeout,
+            max_hello_bytes=self.max_hello_bytes,
             log=self.log,
         )
         address = self.listener.bind()

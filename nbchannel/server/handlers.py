@@ -7,24 +7,37 @@ cookie is refused with 403.
 
 The handlers are thin: bytes in → :func:`~nbchannel.core.codec.decode_frame` →
 :meth:`Hub.receive <nbchannel.core.hub.Hub.receive>`; frames out ← the peer's outbox.
+
+Outgoing frames are written straight to the connection's ``IOStream``, one WebSocket
+header followed by the frame's parts, because tornado's public ``write_message`` wants one
+``bytes`` and copies it once more. That reaches into tornado internals
+(``ws_connection.stream``, ``is_closing``, ``mask_outgoing``, ``_compressor``), so the first
+frame checks that they look as expected (:func:`direct_write_problem`) and otherwise every
+frame goes through ``write_message``; the server log says once which way is used.
+``NBCHANNEL_WS_DIRECT_WRITE=0`` in the server's environment forces ``write_message``.
+pyproject.toml bounds tornado to the versions this was tested with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import struct
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import orjson
+import tornado
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import ensure_async
 from tornado import web
-from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
 
 from .._version import __version__
 from ..core.codec import Limits, decode_frame
@@ -32,7 +45,12 @@ from ..core.hub import Hub
 from ..core.peer import Peer
 from ..errors import FrameError, MalformedFrame
 
-__all__ = ["ChannelSocketHandler", "ChannelsApiHandler"]
+__all__ = [
+    "ChannelSocketHandler",
+    "ChannelsApiHandler",
+    "direct_write_problem",
+    "write_binary_frame",
+]
 
 #: The resource name the authorizer sees for nbchannel endpoints.
 AUTH_RESOURCE = "nbchannel"
@@ -40,6 +58,14 @@ AUTH_RESOURCE = "nbchannel"
 _MIN_SLEEP = 0.001
 #: Frames up to this size are joined and written at once (one system call).
 _JOIN_BELOW = 64 * 1024
+#: Set to "0" in the server's environment to write every frame with ``write_message``.
+ENV_DIRECT_WRITE = "NBCHANNEL_WS_DIRECT_WRITE"
+#: Where this package lives, reported by the JSON API (which copy did the server load?).
+PACKAGE_PATH = str(Path(__file__).resolve().parent.parent)
+#: Where write_binary_frame logs when the handler has no ``log`` of its own (not Jupyter's).
+_log = logging.getLogger("nbchannel")
+#: How frames are written, decided at the first frame: "direct" or "write_message".
+_write_path: str | None = None
 
 
 def _ws_header(size: int) -> bytes:
@@ -137,24 +163,8 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 sending.add_done_callback(_ignore_result)
 
     def _write_frame(self, parts: list[bytes | memoryview]) -> Awaitable[None]:
-        """Write one binary WebSocket frame made of ``parts``; resolves once it is sent.
-
-        ``write_message`` wants a single ``bytes`` and copies it once more into the frame:
-        two copies of every array on its way out, more costly than sending it. Compression
-        is off on this socket (:meth:`get_compression_options`), so a frame is just a
-        header and the bytes; tornado's stream keeps large memoryviews without copying.
-        """
-        conn = self.ws_connection
-        stream = conn.stream if conn is not None and not conn.is_closing() else None
-        if stream is None:
-            raise WebSocketClosedError()
-        size = sum(memoryview(p).nbytes for p in parts)
-        if size <= _JOIN_BELOW:
-            return stream.write(b"".join([_ws_header(size), *parts]))
-        stream.write(_ws_header(size) + parts[0])  # the frame's own (small) header
-        for p in parts[1:-1]:
-            stream.write(p)
-        return stream.write(parts[-1])
+        """Write one binary WebSocket frame made of ``parts``; resolves once it is sent."""
+        return write_binary_frame(self, parts)
 
     def on_message(self, message: str | bytes) -> None:
         """Decode one frame and hand its messages to the hub; bad frames get an error."""
@@ -199,6 +209,7 @@ class ChannelsApiHandler(APIHandler):
         listener = self.settings.get("nbchannel_listener")
         body = {
             "version": __version__,
+            "package_path": PACKAGE_PATH,
             "channels": hub.channels_info(),
             "peers": hub.peers_info(),
             "kernel_listener": {
@@ -208,6 +219,82 @@ class ChannelsApiHandler(APIHandler):
         }
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps(body))
+
+
+def direct_write_problem(handler: WebSocketHandler) -> str | None:
+    """Why frames cannot be written straight to ``handler``'s stream (None: they can).
+
+    The direct path writes an RFC 6455 header and the payload to the connection's
+    ``IOStream``, which is only what ``write_message`` would send if the connection is
+    tornado's ``WebSocketProtocol13`` on the server side (frames unmasked), without
+    per-message compression, and its ``stream`` is an ``IOStream``.
+    """
+    if os.environ.get(ENV_DIRECT_WRITE, "").strip() == "0":
+        return f"turned off ({ENV_DIRECT_WRITE}=0)"
+    conn = handler.ws_connection
+    if not isinstance(conn, WebSocketProtocol13):
+        return f"the connection is a {type(conn).__name__}, not a WebSocketProtocol13"
+    if not callable(getattr(conn, "is_closing", None)):
+        return "the connection has no is_closing()"
+    if getattr(conn, "mask_outgoing", None) is not False:
+        return "outgoing frames are masked (or the mask_outgoing attribute is gone)"
+    if not hasattr(conn, "_compressor"):
+        return "the connection has no _compressor attribute"
+    if conn._compressor is not None:
+        return "per-message compression is on"
+    stream = getattr(conn, "stream", None)
+    if not isinstance(stream, IOStream) or not callable(getattr(stream, "write", None)):
+        return f"the connection's stream is a {type(stream).__name__}, not an IOStream"
+    return None
+
+
+def write_binary_frame(
+    handler: WebSocketHandler, parts: list[bytes | memoryview]
+) -> Awaitable[None]:
+    """Send ``b"".join(parts)`` as one binary message on ``handler``'s WebSocket.
+
+    Returns an awaitable that resolves once the frame is written out. Raises
+    ``WebSocketClosedError`` if the connection is closed or closing.
+
+    ``write_message`` wants a single ``bytes`` and copies it once more into the frame: two
+    copies of every array on its way out, more costly than sending it. So, where tornado's
+    internals are as expected (checked at the first frame, see
+    :func:`direct_write_problem`), the frame is a header and the parts written to the
+    stream, which keeps large memoryviews without copying; the bytes on the wire are the
+    same. Otherwise the parts are joined and go through ``write_message``.
+    """
+    global _write_path
+    conn = handler.ws_connection
+    if conn is None or conn.is_closing():
+        raise WebSocketClosedError()
+    if _write_path is None:
+        problem = direct_write_problem(handler)
+        _write_path = "write_message" if problem else "direct"
+        log: logging.Logger = getattr(handler, "log", _log)  # the server's log in Jupyter
+        if problem:
+            log.warning(
+                "nbchannel: WebSocket frames go through tornado's write_message (one more "
+                "copy of each frame): %s (tornado %s)",
+                problem,
+                tornado.version,
+            )
+        else:
+            log.info(
+                "nbchannel: WebSocket frames are written straight to tornado's IOStream "
+                "(tornado %s)",
+                tornado.version,
+            )
+    if _write_path != "direct":
+        return handler.write_message(b"".join(parts), binary=True)
+    stream = conn.stream
+    assert stream is not None  # checked by direct_write_problem
+    size = sum(memoryview(p).nbytes for p in parts)
+    if size <= _JOIN_BELOW:
+        return stream.write(b"".join([_ws_header(size), *parts]))
+    stream.write(_ws_header(size) + parts[0])  # the frame's own (small) header
+    for p in parts[1:-1]:
+        stream.write(p)
+    return stream.write(parts[-1])
 
 
 def _ignore_result(fut: asyncio.Future[None]) -> None:

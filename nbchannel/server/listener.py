@@ -8,7 +8,15 @@ kernel started afterwards inherits. Security:
   when that path is too long for a socket) and is created with ``0600`` permissions;
 * the TCP fallback binds ``127.0.0.1`` only, never another interface;
 * the first frame on a connection must be ``hello`` carrying the 256-bit secret, compared in
-  constant time, within ``hello_timeout`` seconds; anything else is logged and closed.
+  constant time, within ``hello_timeout`` seconds; anything else is logged and closed;
+* until that hello is verified, a connection is read into a buffer of at most
+  ``max_hello_bytes`` (64 KiB by default): a first frame declaring more is refused as soon as
+  its 12-byte preamble is in, before anything is allocated for it. Only an authenticated
+  kernel may send frames up to ``max_frame_bytes``.
+
+After the hello, a frame that cannot be decoded ends the connection (a byte stream cannot
+find the next frame boundary): the kernel gets an ``error`` message naming the problem,
+then the connection closes; the kernel reconnects and restores its channels.
 
 The secret and address are also kept in a small JSON *hub file* (owner-only permissions) in
 the runtime directory, keyed by the server's port. A server restarted on the same port
@@ -33,15 +41,22 @@ from typing import Any
 from .._version import __version__
 from ..core import protocol as P
 from ..core.address import HubAddress
-from ..core.codec import FrameReader, Limits, encode_frame
+from ..core.codec import PREAMBLE_SIZE, FrameReader, Limits, decode_frame, encode_frame
 from ..core.hub import Hub
 from ..core.message import Message
 from ..core.peer import Peer
-from ..errors import FrameError, NbChannelError
+from ..errors import FrameError, FrameTooLarge, MalformedFrame, NbChannelError
 
 __all__ = ["KernelListener"]
 
 _UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+#: Default bound of a connection's first frame (its ``hello``), ``c.NbChannel.max_hello_bytes``.
+#: A kernel's hello is about 200 bytes.
+MAX_HELLO_BYTES = 64 * 1024
+#: Seconds a connection ended after an error stays open for the peer to read why.
+_CLOSE_GRACE = 2.0
+#: Where a connection's reads go once it is closing: dropped unread, so shared by all.
+_DISCARD = bytearray(64 * 1024)
 
 
 class KernelListener:
@@ -56,6 +71,7 @@ class KernelListener:
         transport: str = "auto",
         socket_dir: str = "",
         hello_timeout: float = 5.0,
+        max_hello_bytes: int = MAX_HELLO_BYTES,
         log: logging.Logger | None = None,
     ) -> None:
         self.hub = hub
@@ -64,8 +80,14 @@ class KernelListener:
         self.transport = transport
         self.socket_dir = socket_dir
         self.hello_timeout = hello_timeout
+        self.max_hello_bytes = max_hello_bytes
         self.log = log or logging.getLogger("nbchannel")
         self.limits: Limits = hub.config.limits
+        #: What an unauthenticated connection may send: one small frame.
+        self.hello_limits = Limits(
+            max_frame_bytes=max_hello_bytes,
+            max_header_bytes=min(max_hello_bytes, self.limits.max_header_bytes),
+        )
         self.secret = ""
         self.address: HubAddress | None = None
         self.hub_file = Path(runtime_dir) / f"nbchannel-hub-{port}.json"
@@ -261,13 +283,23 @@ def _is_listening(address: object) -> bool:
 class _KernelConnection(asyncio.BufferedProtocol):
     """One kernel's connection: its ``hello`` first, then its frames straight into the hub.
 
-    Reads land in the :class:`FrameReader`'s buffers (a large frame directly in a buffer
-    of its own size), and each completed frame goes to the hub in the same callback.
+    Until the hello is verified, reads land in a buffer of exactly the bytes still missing
+    from the first frame: its 12-byte preamble, then (if the preamble declares at most
+    ``max_hello_bytes``) the rest of it. Nothing beyond that first frame is read before the
+    secret is checked, and a connection that declares a bigger first frame is refused
+    before anything is allocated for it.
+
+    Once authenticated, reads land in the :class:`FrameReader`'s buffers (a large frame
+    directly in a buffer of its own size), and each completed frame goes to the hub in the
+    same callback.
     """
 
     def __init__(self, listener: KernelListener) -> None:
         self.listener = listener
-        self.frames = FrameReader(listener.limits)
+        #: Set once the hello is verified; until then reads go to ``_hello_buf``.
+        self.frames: FrameReader | None = None
+        self._hello_buf = bytearray(PREAMBLE_SIZE)
+        self._hello_filled = 0
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
         self.kernel_id = ""
@@ -276,6 +308,7 @@ class _KernelConnection(asyncio.BufferedProtocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._refused = False
+        self._closing = False
 
     # -- asyncio.BufferedProtocol ----------------------------------------------------------
 
@@ -289,32 +322,48 @@ class _KernelConnection(asyncio.BufferedProtocol):
         )
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self.frames.get_buffer(sizehint)
+        if self._closing:
+            return memoryview(_DISCARD)
+        if self.frames is not None:
+            return self.frames.get_buffer(sizehint)
+        # Exactly what the first frame still lacks: a read never takes bytes beyond it.
+        return memoryview(self._hello_buf)[self._hello_filled :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        try:
-            batches = self.frames.buffer_updated(nbytes)
-        except FrameError as exc:
-            if self.peer is None:
-                self._refuse(f"no valid hello ({exc})")
-            else:
-                # A byte stream cannot resynchronise after a bad frame: close it; the
-                # kernel reconnects and restores its channels.
-                self.listener.log.warning(
-                    "nbchannel: closing kernel %s connection: %s", self.kernel_id, exc
-                )
-                self.abort()
+        if self._closing:
+            return  # an error was sent and the connection is closing: ignore the rest
+        frames = self.frames
+        if frames is None:
+            self._hello_received(nbytes)
             return
         try:
+            batches = frames.buffer_updated(nbytes)
+        except FrameError as exc:
+            # A byte stream cannot resynchronise after a bad frame: say why and close; the
+            # kernel reconnects and restores its channels.
+            self._fail(str(exc), exc.code)
+            return
+        peer = self.peer
+        assert peer is not None  # frames exist only once the hello made the peer
+        try:
             for msgs in batches:
-                if self.peer is None:
-                    if not self._hello(msgs):
-                        return
-                else:
-                    self.listener.hub.receive(self.peer, msgs)
+                self.listener.hub.receive(peer, msgs)
         except Exception:  # a broken connection must never take the server down
             self.listener.log.exception("nbchannel: kernel connection failed")
             self.abort()
+
+    def eof_received(self) -> bool:
+        if self._closing:
+            return False  # the peer read our reason and closed: close for good
+        frames = self.frames
+        if self.peer is not None and frames is not None and frames.buffered:
+            # The kernel half-closed in the middle of a frame: that frame is lost; say so.
+            self._fail(
+                f"connection closed in the middle of a frame ({frames.buffered} bytes of it "
+                "received)",
+                MalformedFrame.code,
+            )
+        return False  # the peer sends no more: close once our reply is out
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -342,6 +391,37 @@ class _KernelConnection(asyncio.BufferedProtocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def _close_after(self, reply: Message | None) -> None:
+        """Send ``reply`` (if any) and end our side; the peer reads it, then end of stream.
+
+        What the peer still sends is read into a shared scratch and dropped (closing with
+        unread input would reset the connection, and the reply could be lost with it), until
+        the peer closes too or ``_CLOSE_GRACE`` seconds have passed.
+        """
+        self._closing = True
+        if self.writer is not None:
+            self.writer.cancel()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if reply is not None:
+            transport.write(encode_frame([reply]))
+        if transport.can_write_eof():
+            transport.write_eof()  # after sending what is buffered
+        else:
+            transport.close()
+        asyncio.get_running_loop().call_later(_CLOSE_GRACE, transport.abort)
+
+    def _fail(self, why: str, code: str) -> None:
+        """An authenticated kernel broke the stream: tell it why, and close."""
+        self.listener.log.warning(
+            "nbchannel: closing kernel %s connection: %s", self.kernel_id, why
+        )
+        if self.peer is not None:
+            self.listener.hub.disconnect(self.peer)  # its channels wait for it to come back
+        err: P.ErrorPayload = {"code": code, "message": why}
+        self._close_after(Message.create(P.ERROR, "", err))
+
     def _refuse(self, why: str, reply: Message | None = None) -> None:
         if self._refused or self.peer is not None:
             return
@@ -349,10 +429,46 @@ class _KernelConnection(asyncio.BufferedProtocol):
         self.listener._refuse(why)
         if self._hello_timer is not None:
             self._hello_timer.cancel()
-        if self.transport is not None:
-            if reply is not None:
-                self.transport.write(encode_frame([reply]))
-            self.transport.close()  # after sending what is buffered
+        self._close_after(reply)
+
+    def _hello_received(self, nbytes: int) -> None:
+        """Bytes of the first frame arrived: check its preamble, then the whole hello."""
+        self._hello_filled += nbytes
+        buf = self._hello_buf
+        if self._hello_filled < len(buf):
+            return
+        listener = self.listener
+        if len(buf) == PREAMBLE_SIZE:
+            try:
+                # magic and version first; sizes against the server's own limits
+                total = listener.limits.check_preamble(buf)
+            except FrameError as exc:
+                self._refuse(f"no valid hello ({exc})")
+                return
+            if total > listener.max_hello_bytes:
+                why = (
+                    f"first frame of {total} bytes declared before authenticating; a hello "
+                    f"may be at most {listener.max_hello_bytes} bytes "
+                    "(c.NbChannel.max_hello_bytes)"
+                )
+                err: P.ErrorPayload = {"code": FrameTooLarge.code, "message": why}
+                self._refuse(why, Message.create(P.ERROR, "", err))
+                return
+            # Now, and only now, the first frame's own buffer: at most max_hello_bytes.
+            self._hello_buf = bytearray(total)
+            self._hello_buf[:PREAMBLE_SIZE] = buf
+            return
+        self._hello_buf = bytearray()  # the frame is decoded from ``buf``; free it after
+        try:
+            msgs = decode_frame(bytes(buf), listener.hello_limits)
+        except FrameError as exc:
+            self._refuse(f"no valid hello ({exc})")
+            return
+        try:
+            self._hello(msgs)
+        except Exception:  # a broken connection must never take the server down
+            listener.log.exception("nbchannel: kernel connection failed")
+            self.abort()
 
     def _hello(self, msgs: list[Message]) -> bool:
         """Check the first frame; connect the kernel to the hub if it is a valid hello."""
@@ -368,6 +484,8 @@ class _KernelConnection(asyncio.BufferedProtocol):
             self._hello_timer.cancel()
         self.kernel_id, pid = info
         listener = self.listener
+        # Authenticated: from here on, frames up to max_frame_bytes.
+        self.frames = FrameReader(listener.limits)
         peer = self.peer = listener.hub.connect_owner(
             self.kernel_id, name=f"kernel {self.kernel_id} (pid {pid})"
         )
@@ -380,7 +498,7 @@ class _KernelConnection(asyncio.BufferedProtocol):
     async def _write_loop(self, peer: Peer) -> None:
         transport = self.transport
         assert transport is not None
-        while not transport.is_closing():
+        while not (self._closing or transport.is_closing()):
             parts = peer.take_frame()
             if parts is None:
                 if peer.closed:

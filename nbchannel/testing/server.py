@@ -1,4 +1,10 @@
-"""A real Jupyter server in a subprocess, and kernels started by it."""
+"""A real Jupyter server in a subprocess, and kernels started by it.
+
+The server runs on this interpreter (``sys.executable -m jupyter_server``, ``-m jupyterlab``
+or ``-m notebook``), never through a ``jupyter-*`` script found on ``PATH``, which may belong
+to another installation; once it answers, the harness checks that the nbchannel it loaded
+is this one (the JSON API reports the package's path).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,16 @@ from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
-__all__ = ["JupyterServer", "KernelSession", "free_port"]
+__all__ = ["JupyterServer", "KernelSession", "WrongPackageError", "free_port"]
+
+#: The module each Jupyter application runs as (``python -m MODULE``).
+APP_MODULES = {"server": "jupyter_server", "lab": "jupyterlab", "notebook": "notebook"}
+#: The nbchannel package this harness belongs to; a started server must load this one.
+PACKAGE_PATH = Path(__file__).resolve().parent.parent
+
+
+class WrongPackageError(RuntimeError):
+    """The started server loaded an nbchannel other than the one running these tests."""
 
 
 def free_port() -> int:
@@ -41,7 +56,14 @@ class JupyterServer:
 
     All Jupyter state (config, data, runtime, IPython) lives in a temporary directory, so
     nothing in ``~`` is read or written. ``extra_args`` pass through to the server.
+
+    The server runs on ``sys.executable``; :meth:`start` raises :class:`WrongPackageError`
+    if it loaded nbchannel from anywhere but :data:`PACKAGE_PATH` (a server started with
+    the extension disabled is accepted: :attr:`nbchannel_path` is then None).
     """
+
+    #: Where the started server's nbchannel lives (None: the extension is not loaded).
+    nbchannel_path: Path | None = None
 
     def __init__(
         self,
@@ -55,6 +77,8 @@ class JupyterServer:
         env: dict[str, str] | None = None,
         isolated: bool = True,
     ) -> None:
+        if app not in APP_MODULES:
+            raise ValueError(f"app must be one of {sorted(APP_MODULES)}, not {app!r}")
         self.app = app
         self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
         self.token = token
@@ -94,21 +118,17 @@ class JupyterServer:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 60.0) -> JupyterServer:
-        """Start the server and wait until its API answers."""
-        for d in (self.root_dir, self.runtime_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        # JupyterLab: no news prompt over the page (the machine may have no internet anyway)
-        settings = self.home / "config" / "lab" / "user-settings" / "@jupyterlab"
-        notification = settings / "apputils-extension" / "notification.jupyterlab-settings"
-        if self.isolated and not notification.exists():
-            notification.parent.mkdir(parents=True, exist_ok=True)
-            notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self.proc.pid if self.proc is not None else None
+
+    def command(self) -> list[str]:
+        """The command line :meth:`start` runs: this interpreter, the app's own module."""
         cmd = [
             sys.executable,
             "-m",
-            "jupyter",
-            self.app,
+            APP_MODULES[self.app],
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -125,7 +145,19 @@ class JupyterServer:
                 "--LabApp.news_url=None",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             ]
-        cmd += self.extra_args
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 60.0) -> JupyterServer:
+        """Start the server and wait until its API answers; check which nbchannel it loaded."""
+        for d in (self.root_dir, self.runtime_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        # JupyterLab: no news prompt over the page (the machine may have no internet anyway)
+        settings = self.home / "config" / "lab" / "user-settings" / "@jupyterlab"
+        notification = settings / "apputils-extension" / "notification.jupyterlab-settings"
+        if self.isolated and not notification.exists():
+            notification.parent.mkdir(parents=True, exist_ok=True)
+            notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+        cmd = self.command()
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log_file = log
         self.proc = subprocess.Popen(
@@ -137,11 +169,36 @@ class JupyterServer:
                 raise RuntimeError(f"jupyter {self.app} exited early:\n{self.log()}")
             try:
                 self.api("GET", "api/status")
-                return self
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
+                continue
+            try:
+                self.nbchannel_path = self._loaded_package()
+            except BaseException:
+                self.stop()
+                raise
+            return self
         self.stop()
         raise TimeoutError(f"jupyter {self.app} did not answer in {timeout} s:\n{self.log()}")
+
+    def _loaded_package(self) -> Path | None:
+        """Where the server's nbchannel lives; WrongPackageError if it is not this one."""
+        try:
+            info = self.channels()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None  # the extension is not enabled in this server
+            raise
+        loaded = info.get("package_path")
+        if loaded is None or Path(loaded).resolve() != PACKAGE_PATH:
+            raise WrongPackageError(
+                f"the Jupyter server started by {sys.executable} loaded nbchannel "
+                f"{info.get('version')} from {loaded or 'an unknown location'}, not the "
+                f"nbchannel at {PACKAGE_PATH} that is running these tests. Another copy comes "
+                "first on its import path (PYTHONPATH, or an install in a different "
+                "environment); remove it or run from the environment it belongs to."
+            )
+        return Path(loaded).resolve()
 
     def log(self) -> str:
         """What the server printed so far."""
@@ -197,6 +254,12 @@ class JupyterServer:
         """The nbchannel JSON API: channels and connections."""
         return self.api("GET", "nbchannel/api/channels")
 
+    def hub_info(self) -> dict[str, Any]:
+        """The kernels' hub file: ``address`` (``unix:PATH`` or ``tcp:HOST:PORT``), ``secret``."""
+        path = self.runtime_dir / f"nbchannel-hub-{self.port}.json"
+        info: dict[str, Any] = json.loads(path.read_text())
+        return info
+
     # -- kernels ---------------------------------------------------------------------------
 
     def start_kernel(self, name: str = "python3") -> KernelSession:
@@ -221,7 +284,29 @@ class KernelSession:
         self.client = BlockingKernelClient(connection_file=connection_file)
         self.client.load_connection_file()
         self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client.wait_for_ready(timeout=max(1.0, deadline - time.monotonic()))
+                return
+            except RuntimeError:
+                # "Kernel died before replying": jupyter_client's heartbeat calls a kernel
+                # dead after 1 s without a reply, which a kernel still importing takes on a
+                # loaded machine. Only the server knows whether it really died.
+                if time.monotonic() > deadline or self._dead():
+                    raise
+                time.sleep(0.2)
+
+    def _dead(self) -> bool:
+        if self.server is None:
+            return False  # a kernel this harness did not start: wait until the deadline
+        if self.server.proc is None:
+            return True
+        try:
+            info = self.server.api("GET", f"api/kernels/{self.id}")
+        except OSError:
+            return True
+        return bool(info.get("execution_state") == "dead")
 
     def execute(self, code: str, timeout: float = 60.0) -> str:
         """Run ``code`` to completion; return its stdout; raise RuntimeError on an error."""

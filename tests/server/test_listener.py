@@ -8,7 +8,10 @@ import json
 import logging
 import os
 import stat
+import struct
 import tempfile
+import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from nbchannel.core import protocol as P
-from nbchannel.core.codec import FrameReader, encode_frame
+from nbchannel.core.codec import FrameReader, decode_frame, encode_frame
 from nbchannel.core.hub import Hub
 from nbchannel.core.message import Message
 from nbchannel.errors import NbChannelError
@@ -58,11 +61,23 @@ async def read_until_eof(reader: asyncio.StreamReader, timeout: float = 3.0) -> 
     frames = FrameReader()
     out: list[Message] = []
     while True:
-        data = await asyncio.wait_for(reader.read(65536), timeout)
+        try:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+        except ConnectionResetError:
+            return out
         if not data:
             return out
         for batch in frames.feed(data):
             out.extend(batch)
+
+
+async def read_bytes_until_eof(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
+    """Everything the listener sends before it closes, undecoded (allocates only that)."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := await asyncio.wait_for(reader.read(65536), timeout):
+            data += chunk
+    return data
 
 
 async def read_messages(
@@ -469,7 +484,9 @@ def test_frames_pipelined_behind_the_hello_are_handled(runtime_dir: Path) -> Non
     assert listener.refused == 0
 
 
-def test_broken_frame_after_hello_closes_only_that_connection(runtime_dir: Path) -> None:
+def test_broken_frame_after_hello_is_answered_then_closes_only_that_connection(
+    runtime_dir: Path,
+) -> None:
     hub = Hub()
     listener = make_listener(runtime_dir, hub)
 
@@ -481,7 +498,13 @@ def test_broken_frame_after_hello_closes_only_that_connection(runtime_dir: Path)
             writer.write(encode_frame([Message.create(P.OPEN, "sensor")]))
             await read_messages(reader, frames, 2)
             writer.write(b"NBC\x01" + b"garbage!" + b"x" * 20)
-            assert await read_until_eof(reader) == []
+            # the kernel is told why, then the connection ends
+            [err] = await read_until_eof(reader)
+            assert err.kind == P.ERROR and err.channel == ""
+            assert err.value() == {
+                "code": "frame-too-large",
+                "message": "frame header of 1575.1 MiB exceeds max_header_bytes (1.0 MiB)",
+            }
             writer.close()
             for _ in range(100):
                 if not hub.peers:
@@ -492,6 +515,155 @@ def test_broken_frame_after_hello_closes_only_that_connection(runtime_dir: Path)
             await good_kernel_session(listener, "k2")
 
     asyncio.run(main())
+    assert listener.refused == 0
+
+
+def test_kernel_closing_in_the_middle_of_a_frame_is_told_it_was_lost(
+    runtime_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = make_listener(runtime_dir)
+
+    async def main() -> list[Message]:
+        async with serving(listener):
+            reader, writer = await connect(listener)
+            writer.write(encode_frame([hello(listener.secret)]))
+            await read_messages(reader, FrameReader(), 1)
+            writer.write(encode_frame([Message.create(P.OPEN, "sensor")])[:-3])
+            writer.write_eof()
+            msgs = await read_until_eof(reader)
+            writer.close()
+            return msgs
+
+    with caplog.at_level(logging.WARNING, logger="nbchannel"):
+        [err] = asyncio.run(main())
+    assert err.value()["code"] == "malformed-frame"
+    assert "connection closed in the middle of a frame" in err.value()["message"]
+    assert "closing kernel k1 connection: connection closed in the middle" in caplog.text
+
+
+# -- the first frame's size, before authentication ---------------------------------------
+
+
+def declared_frame(size: int) -> bytes:
+    """A preamble that announces a frame of ``size`` bytes (a 64-byte header and the rest)."""
+    return struct.pack("<3sBII", b"NBC", 1, 64, size - 80)
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_a_huge_first_frame_is_refused_at_once_without_allocating_it(
+    runtime_dir: Path, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before the secret is checked, a peer may make the server hold no more than the hello
+    # limit: a first frame that declares 60 MiB is refused from its 12-byte preamble.
+    hub = Hub()
+    listener = make_listener(runtime_dir, hub, transport=transport, hello_timeout=5.0)
+    assert listener.max_hello_bytes == 64 * 1024
+
+    async def main() -> tuple[list[Message], float, int]:
+        async with serving(listener):
+            tracemalloc.start()
+            try:
+                reader, writer = await connect(listener)
+                start = time.monotonic()
+                writer.write(declared_frame(60 * 2**20) + b"x" * 4096)  # … and the rest follows
+                reply = await read_bytes_until_eof(reader)
+                elapsed = time.monotonic() - start
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            writer.close()
+            await good_kernel_session(listener)  # a real kernel still gets in
+            return decode_frame(reply), elapsed, peak
+
+    with caplog.at_level(logging.WARNING, logger="nbchannel"):
+        msgs, elapsed, peak = asyncio.run(main())
+    assert elapsed < 1.0, "refused only at the hello timeout"
+    assert peak < 1 * 2**20, f"{peak} bytes allocated for an unauthenticated connection"
+    [err] = msgs
+    assert err.value() == {
+        "code": "frame-too-large",
+        "message": "first frame of 62914560 bytes declared before authenticating; a hello may "
+        "be at most 65536 bytes (c.NbChannel.max_hello_bytes)",
+    }
+    assert listener.refused == 1
+    assert "refused a kernel connection: first frame of 62914560 bytes" in caplog.text
+    assert set(hub.channels) == {("k1", "sensor")}
+
+
+def test_many_huge_first_frames_hold_no_memory(runtime_dir: Path) -> None:
+    listener = make_listener(runtime_dir)
+
+    async def attacker() -> bytes:
+        reader, writer = await connect(listener)
+        writer.write(declared_frame(60 * 2**20))
+        reply = await read_bytes_until_eof(reader)
+        writer.close()
+        return reply
+
+    async def main() -> tuple[list[bytes], int]:
+        async with serving(listener):
+            tracemalloc.start()
+            try:
+                replies = await asyncio.gather(*(attacker() for _ in range(16)))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            return replies, peak
+
+    replies, peak = asyncio.run(main())
+    assert peak < 1 * 2**20, f"{peak} bytes allocated for 16 unauthenticated connections"
+    codes = [[m.value()["code"] for m in decode_frame(r)] for r in replies]
+    assert codes == [["frame-too-large"]] * 16
+    assert listener.refused == 16
+
+
+def padded_hello(secret: str, size: int) -> bytes:
+    """A valid hello frame of about ``size`` bytes (an extra field pads it)."""
+    info = {"secret": secret, "kernel_id": "k1", "pid": 1, "pad": "x" * size}
+    return encode_frame([Message.create(P.HELLO, "", info)])
+
+
+def test_the_hello_limit_is_configurable(runtime_dir: Path) -> None:
+    default = make_listener(runtime_dir)
+    roomy = make_listener(runtime_dir, port=PORT + 1, max_hello_bytes=256 * 1024)
+
+    async def first_reply(listener: KernelListener) -> Message:
+        async with serving(listener):
+            reader, writer = await connect(listener)
+            writer.write(padded_hello(listener.secret, 100_000))
+            [reply] = await read_messages(reader, FrameReader(), 1)
+            writer.close()
+            return reply
+
+    refused = asyncio.run(first_reply(default))
+    assert refused.kind == P.ERROR and refused.value()["code"] == "frame-too-large"
+    assert "a hello may be at most 65536 bytes" in refused.value()["message"]
+    assert asyncio.run(first_reply(roomy)).kind == P.WELCOME
+    assert (default.refused, roomy.refused) == (1, 0)
+
+
+def test_after_the_hello_frames_may_be_as_large_as_max_frame_bytes(runtime_dir: Path) -> None:
+    hub = Hub()
+    listener = make_listener(runtime_dir, hub)
+    big = bytes(range(256)) * 8192  # 2 MiB, far over the hello limit
+
+    async def main() -> None:
+        async with serving(listener):
+            reader, writer = await connect(listener)
+            frames = FrameReader()
+            writer.write(encode_frame([hello(listener.secret)]))
+            writer.write(encode_frame([Message.create(P.OPEN, "sensor")]))
+            writer.write(encode_frame([Message.create(P.APPEND, "sensor", {"blob": big})]))
+            await read_messages(reader, frames, 2)
+            for _ in range(200):
+                if hub.channels[("k1", "sensor")].history:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    [item] = hub.channels[("k1", "sensor")].history
+    assert item.value()["blob"] == big
     assert listener.refused == 0
 
 
