@@ -13,7 +13,9 @@ up with; the hub tells the channel's subscribers with an ``error``).
 Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``ack``, ``error``.
 Subscriber → hub: ``sub``, ``unsub``, ``event``.
 Hub → subscriber: ``subscribed``, ``set``, ``unset``, ``append``, ``publish``, ``gap``,
-``closed``, ``error``.
+``closed``, ``error``; over the HTTP stream also ``heartbeat`` (no channel; payload
+``{"interval": seconds}``, plus ``"end": reason`` as a stream's last message), see
+:mod:`nbchannel.server.http`.
 
 **Acknowledgements.** Bytes a kernel wrote to its socket are not yet processed: if the
 server dies, what it had not read is gone. So the kernel ends a frame now and then with a
@@ -40,6 +42,7 @@ __all__ = [
     "ERROR",
     "EVENT",
     "GAP",
+    "HEARTBEAT",
     "HELLO",
     "MARK",
     "MAX_KEY_LENGTH",
@@ -94,6 +97,7 @@ UNSUBSCRIBE: Final = "unsub"
 SUBSCRIBED: Final = "subscribed"
 GAP: Final = "gap"
 ERROR: Final = "error"
+HEARTBEAT: Final = "heartbeat"
 MARK: Final = "mark"
 ACK: Final = "ack"
 REFUSED: Final = "refused"

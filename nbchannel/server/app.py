@@ -11,6 +11,9 @@ Routes, under the server's ``base_url``:
 
 * ``nbchannel/ws`` — the browser WebSocket (binary frames, many channels);
 * ``nbchannel/api/channels`` — JSON: channels, connections, rates, drops;
+* ``nbchannel/api/info``, ``nbchannel/session``, ``nbchannel/stream``, ``nbchannel/poll``,
+  ``nbchannel/send`` — the HTTP fallbacks for pages whose proxy blocks the WebSocket
+  (:mod:`nbchannel.server.http`);
 * ``nbchannel/`` — the status page for operators (the same figures, live).
 
 The hub's figures are also on jupyter-server's Prometheus endpoint, ``metrics``.
@@ -31,6 +34,7 @@ from ..core.address import ENV_ADDRESS, ENV_HUB_FILE, ENV_SECRET
 from ..core.codec import Limits
 from ..core.hub import Hub, HubConfig
 from .handlers import ChannelsApiHandler, ChannelSocketHandler
+from .http import HttpConfig, HttpSessions, http_handlers
 from .listener import MAX_HELLO_BYTES, KernelListener
 from .metrics import DEFAULT_MAX_CHANNEL_LABELS, HubCollector
 from .status import StatusPageHandler, StatusScriptHandler
@@ -41,6 +45,7 @@ KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 _MiB = 1024 * 1024
 _defaults = HubConfig()
 _limits = Limits()
+_http = HttpConfig()
 
 
 class NbChannel(ExtensionApp):
@@ -122,8 +127,29 @@ class NbChannel(ExtensionApp):
         "'(other)', so that the number of series stays bounded.",
     ).tag(config=True)
 
+    http_heartbeat = Float(
+        _http.heartbeat,
+        help="Seconds between heartbeats on an HTTP stream (the fallback for pages whose "
+        "proxy blocks WebSockets); below the proxy's idle timeout, so it never cuts one.",
+    ).tag(config=True)
+    http_poll_wait = Float(
+        _http.poll_wait, help="Longest an HTTP long-poll waits for data before answering 204."
+    ).tag(config=True)
+    http_session_timeout = Float(
+        _http.session_timeout,
+        help="Seconds an HTTP session (stream, SSE or poll fallback) lives with no stream "
+        "or poll attached; then its subscriptions end and the page makes a new one.",
+    ).tag(config=True)
+    http_max_sessions_per_user = Int(
+        _http.max_sessions_per_user, help="Most HTTP sessions one user may hold at once."
+    ).tag(config=True)
+    http_max_sessions = Int(
+        _http.max_sessions, help="Most HTTP sessions the server holds at once."
+    ).tag(config=True)
+
     hub: Hub
     listener: KernelListener
+    http_sessions: HttpSessions
     metrics: HubCollector | None = None
 
     def hub_config(self) -> HubConfig:
@@ -165,7 +191,23 @@ class NbChannel(ExtensionApp):
         os.environ[ENV_ADDRESS] = str(address)
         os.environ[ENV_SECRET] = self.listener.secret
         os.environ[ENV_HUB_FILE] = str(self.listener.hub_file)
-        self.settings.update({"nbchannel_hub": self.hub, "nbchannel_listener": self.listener})
+        self.http_sessions = HttpSessions(
+            self.hub,
+            HttpConfig(
+                heartbeat=self.http_heartbeat,
+                poll_wait=self.http_poll_wait,
+                session_timeout=self.http_session_timeout,
+                max_sessions_per_user=self.http_max_sessions_per_user,
+                max_sessions=self.http_max_sessions,
+            ),
+        )
+        self.settings.update(
+            {
+                "nbchannel_hub": self.hub,
+                "nbchannel_listener": self.listener,
+                "nbchannel_http": self.http_sessions,
+            }
+        )
         self._register_metrics()
         assert serverapp.event_logger is not None
         serverapp.event_logger.add_listener(
@@ -180,6 +222,7 @@ class NbChannel(ExtensionApp):
                 (r"/nbchannel/api/channels", ChannelsApiHandler),
                 (r"/nbchannel/?", StatusPageHandler),
                 (r"/nbchannel/status.js", StatusScriptHandler),
+                *http_handlers(),
             ]
         )
 
@@ -213,6 +256,7 @@ class NbChannel(ExtensionApp):
         if self.metrics is not None:
             self.metrics.unregister()
             self.metrics = None
+        self.http_sessions.stop()
         await self.listener.stop()
 
     async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:

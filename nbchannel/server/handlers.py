@@ -34,7 +34,6 @@ import tornado
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from jupyter_server.utils import ensure_async
 from tornado import web
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, WebSocketProtocol13
@@ -44,6 +43,7 @@ from ..core.codec import Limits, decode_frame
 from ..core.hub import Hub
 from ..core.peer import Peer
 from ..errors import FrameError, MalformedFrame
+from .access import is_authorized, receive_from_viewer
 
 __all__ = [
     "ChannelSocketHandler",
@@ -83,6 +83,7 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     auth_resource = AUTH_RESOURCE
     peer: Peer | None = None
     _writer: asyncio.Future[None] | None = None
+    _may_send_events = False
 
     def set_default_headers(self) -> None:
         """No HTML security headers on a WebSocket upgrade (as jupyter-server's kernel socket)."""
@@ -107,11 +108,10 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        """Authorize, then upgrade to a WebSocket."""
-        user = self.current_user
-        ok = await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE))
-        if not ok:
+        """Authorize (``read`` to watch; ``execute`` to send events), then upgrade."""
+        if not await is_authorized(self, "read"):
             raise web.HTTPError(403)
+        self._may_send_events = await is_authorized(self, "execute")
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
@@ -182,7 +182,7 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.log.info("nbchannel: bad frame from %s: %s", peer.name, exc)
             self.hub.send_error(peer, exc)
             return
-        self.hub.receive(peer, msgs)
+        receive_from_viewer(self.hub, peer, msgs, may_send_events=self._may_send_events)
 
     def on_close(self) -> None:
         """Leave the hub; the write loop ends by itself."""
