@@ -133,7 +133,7 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         sending: Awaitable[None] | None = None
         try:
             while not peer.closed:
-                if sending is not None and not peer.outbox:
+                if sending is not None and not peer.pending:
                     await sending  # nothing else to send: let the last frame finish
                     sending = None
                 await peer.wait()
