@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import doctest
 import json
 import struct
 import tracemalloc
@@ -16,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nbchannel.core import codec as codec_module
 from nbchannel.core.codec import (
     COPY_BELOW,
     MAGIC,
@@ -34,10 +32,6 @@ from nbchannel.errors import FrameError, FrameTooLarge, MalformedFrame, Unsuppor
 from .payloads import assert_fields, assert_same, messages
 
 Drawn = tuple[Message, dict[str, Any]]
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(codec_module).failed == 0
 
 
 def frame_of(

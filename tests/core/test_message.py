@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import doctest
 import math
 from collections import OrderedDict
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchannel.core import message as message_module
 from nbchannel.core.message import (
     Buffer,
     Message,
@@ -25,11 +23,6 @@ from nbchannel.core.message import (
 from nbchannel.errors import EncodeError, MalformedFrame, ProtocolError
 
 from .payloads import NUMERIC_DTYPES, arrays, assert_fields, assert_same, messages, payloads
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(message_module).failed == 0
-
 
 # -- round trips ------------------------------------------------------------------------
 
