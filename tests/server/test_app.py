@@ -15,7 +15,7 @@ from ..conftest import open_channel
 
 def test_extension_is_enabled_and_ok_after_install(jupyter: JupyterServer) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        [sys.executable, "-m", "jupyter_server", "extension", "list"],
         env=jupyter.environ(),
         capture_output=True,
         text=True,
