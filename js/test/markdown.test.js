@@ -234,7 +234,8 @@ test("the shortcut for brackets that cannot close changes no output", () => {
 // ---- speed ----------------------------------------------------------------------------------
 
 const LENGTH = 60_000;
-/** A render of LENGTH characters must take at most this long (best of 3 runs). */
+/** A render of LENGTH characters must take at most this long (best of 7 runs: the
+ * machine may be busy with other work; the best run is the parser's own cost). */
 const BUDGET_MS = 50;
 
 /** @param {string} unit */
@@ -282,7 +283,7 @@ test(`pathological input of ${LENGTH.toLocaleString("en-US")} characters renders
     assert.equal(src.length, LENGTH, name);
     renderMarkdown(src); // untimed: lets the engine settle on this input's shapes
     let best = Infinity;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 7; i++) {
       const t0 = performance.now();
       renderMarkdown(src);
       best = Math.min(best, performance.now() - t0);
