@@ -10,14 +10,18 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
 
 from ..core import protocol as P
 from ..core.message import Message, pack_value
 from ..core.protocol import MAX_KEY_LENGTH, check_channel_name
 from ..errors import ChannelError, EncodeError, FrameError, LimitExceeded
+from .dispatch import HANDLER_THREAD_NAME
 from .pool import send_pool
 from .transport import IO_THREAD_NAME, Transport, TransportStats, default_transport
+
+if TYPE_CHECKING:
+    from .dispatch import EventDispatcher
 
 __all__ = ["ChannelStats", "Event", "LiveChannel"]
 
@@ -51,7 +55,11 @@ class ChannelStats(TypedDict):
     viewers: int
     sent: int
     dropped: int
+    #: Events received from browsers (including those whose handlers did not run).
     events: int
+    #: Events refused because the queue of events waiting for handlers was full (their
+    #: handlers are slower than events arrive); the viewers are told.
+    events_dropped: int
     transport: TransportStats
 
 
@@ -87,8 +95,13 @@ class LiveChannel:
     :attr:`stats` and reported to the browsers as a gap.
 
     **Threads.** Every method is thread-safe. Handlers registered with :meth:`on` run on
-    nbchannel's I/O thread, not on the cell's thread, one at a time in arrival order, so they
-    run while a cell is executing; keep them short and hand long work to another thread.
+    nbchannel's event thread (``nbchannel-events``, one per process), not on the cell's
+    thread, one at a time in arrival order, so they run while a cell is executing. A slow
+    handler delays only other handlers: the channels keep sending, and ``wait()`` and
+    ``events()`` still see events at once. Events wait for their handlers in a bounded
+    queue (10,000 events or 32 MiB by default); beyond that they are dropped, counted in
+    ``stats["events_dropped"]`` and the viewers are told. Keep handlers short and hand long
+    work to another thread.
 
     **Scope.** ``scope="kernel"`` (default) makes a channel private to this kernel's
     notebook; ``scope="server"`` shares it, by name, with every kernel of the server.
@@ -137,6 +150,7 @@ class LiveChannel:
         self._sent = 0
         self._dropped = 0
         self._events = 0
+        self._events_dropped = 0
         self.last_error = ""
         self._transport = transport if transport is not None else default_transport()
         self._transport.register(self)
@@ -247,8 +261,10 @@ class LiveChannel:
     def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
         """Call ``handler(event)`` for every event named ``event`` (``"*"``: every event).
 
-        Usable as a decorator. The handler runs on nbchannel's I/O thread while cells run;
-        an exception in it is printed and does not stop later events.
+        Usable as a decorator. The handler runs on nbchannel's event thread while cells run,
+        one event at a time in arrival order; an exception in it is printed and does not stop
+        later events. Events that arrive faster than the handlers run wait in a bounded queue;
+        beyond it they are dropped and counted in ``stats["events_dropped"]``.
         """
 
         def register(h: H) -> H:
@@ -279,7 +295,7 @@ class LiveChannel:
         event, use :meth:`on` or :meth:`events`.
         """
         self._check_open()
-        if threading.current_thread().name == IO_THREAD_NAME:
+        if threading.current_thread().name in (IO_THREAD_NAME, HANDLER_THREAD_NAME):
             raise RuntimeError(
                 "wait() cannot be called from an event handler: handlers run on the thread "
                 "that delivers events, so the event would never arrive. Use on() instead."
@@ -357,12 +373,13 @@ class LiveChannel:
         return self._opened.wait(timeout)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Block until everything written so far has left this process; False on timeout."""
+        """Block until everything written so far has reached the hub; False on timeout."""
         return self._transport.flush(timeout)
 
     @property
     def stats(self) -> ChannelStats:
-        """Counters: messages sent and dropped, events received, viewers, transport."""
+        """Counters: messages sent and dropped, events received and dropped, viewers,
+        transport."""
         return {
             "name": self.name,
             "scope": self.scope,
@@ -371,6 +388,7 @@ class LiveChannel:
             "sent": self._sent,
             "dropped": self._dropped,
             "events": self._events,
+            "events_dropped": self._events_dropped,
             "transport": self._transport.stats(),
         }
 
@@ -420,11 +438,13 @@ class LiveChannel:
     def _disconnected(self) -> None:
         self._opened.clear()
 
-    def _receive(self, msg: Message) -> None:
+    def _receive(self, msg: Message, events: EventDispatcher | None = None) -> None:
+        """Act on a message from the hub. Handlers of an event run on ``events``' thread,
+        or here, on the calling thread, without one."""
         kind = msg.kind
         try:
             if kind == P.EVENT:
-                self._deliver(Event(msg.key or "", msg.value(), self.name))
+                self._deliver(Event(msg.key or "", msg.value(), self.name), events, msg.nbytes)
             elif kind == P.OPENED:
                 info = msg.value()
                 self._epoch = info["epoch"]
@@ -441,10 +461,12 @@ class LiveChannel:
         except (FrameError, KeyError, TypeError, AttributeError, ValueError, EncodeError) as exc:
             log.warning("nbchannel: channel %r: ignored a bad %r message: %s", self.name, kind, exc)
 
-    def _deliver(self, ev: Event) -> None:
+    def _deliver(self, ev: Event, events: EventDispatcher | None = None, nbytes: int = 0) -> None:
+        """Release waiters and ``events()`` iterators now; queue the handlers on ``events``
+        (run them here without one)."""
         self._events += 1
         with self._lock:
-            handlers = [*self._handlers.get(ev.name, ()), *self._handlers.get(_ANY, ())]
+            handled = bool(self._handlers.get(ev.name) or self._handlers.get(_ANY))
             waiters = [w for w in self._waiters if w.name in (ev.name, _ANY)]
             for w in waiters:
                 self._waiters.remove(w)
@@ -455,6 +477,17 @@ class LiveChannel:
         for _, loop, queue in streams:
             with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is closed
                 loop.call_soon_threadsafe(_put_latest, queue, ev)
+        if not handled:
+            return
+        if events is None:
+            self._run_handlers(ev)
+        elif not events.submit(self, ev, nbytes):
+            self._events_dropped += 1
+
+    def _run_handlers(self, ev: Event) -> None:
+        """Call the handlers registered for ``ev`` now (those removed meanwhile are not)."""
+        with self._lock:
+            handlers = [*self._handlers.get(ev.name, ()), *self._handlers.get(_ANY, ())]
         for h in handlers:
             try:
                 h(ev)

@@ -3,7 +3,12 @@
 One :class:`HubClient` per kernel process carries every ``LiveChannel``. Writers (the cell,
 or any thread) only encode a message and put it into a bounded :class:`Outbox` under a lock;
 the I/O thread batches what is queued into frames and writes them to the socket, and reads
-events from the hub and delivers them while the main thread is busy running a cell.
+events from the hub while the main thread is busy running a cell. It releases ``wait()``
+and ``events()`` at once and hands events with handlers to the event thread
+(:class:`~nbchannel.kernel.dispatch.EventDispatcher`) through a bounded queue, so a slow
+handler never holds up the other channels. Events refused because that queue is full are
+reported to the channel's viewers with a ``refused`` notice (at most one per channel every
+half second, with the count), which the hub turns into a ``limit-exceeded`` error.
 
 When the queue is full, state updates still coalesce (the latest value per key wins) while
 stream and transient messages are dropped and counted, and a ``gap`` marker tells the
@@ -13,6 +18,15 @@ When the connection breaks (the Jupyter server restarted under the kernel) the t
 reconnects with exponential backoff, re-reading the hub file for a new address or secret,
 and re-opens every channel — resuming it if the hub still knows its epoch, otherwise
 restoring its state.
+
+Nothing written is lost silently on the way. Frames end now and then with a ``mark`` that
+the hub answers with an ``ack`` once it has processed everything before it; the stream
+messages (``append``, ``publish``, ``gap``) of frames not yet acknowledged are kept. After
+a reconnect, the queue waits until the hub has answered each re-opened channel: a channel
+the hub opened afresh (a new server: nothing of the old connection reached it, or it
+is gone with the old epoch) gets those messages again, in order, before anything newer; a
+channel the hub resumed (the same server, which may have processed part of them) gets a
+``gap`` for them instead, and they are counted in ``dropped`` and ``lost_in_flight``.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ from ..core.message import Message
 from ..core.outbox import Outbox
 from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError, LimitExceeded
+from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher
 from .pool import send_pool
 from .transport import IO_THREAD_NAME, Status, TransportStats
 
@@ -59,6 +74,16 @@ _MiB = 1024 * 1024
 _IOV_MAX = 512
 _SOCKET_BUFFER = 4 * _MiB
 ChannelKey = tuple["str | None", str]
+#: Kinds kept until the hub acknowledges them, to be re-sent or reported after a reconnect
+#: (state is re-sent whole on every reconnect anyway).
+_RESENDABLE = frozenset({P.APPEND, P.PUBLISH, P.GAP})
+#: Least time between two marks; what is written meanwhile is acknowledged by the next one.
+_MARK_INTERVAL = 0.005
+#: Least time between two notices of refused events on one channel.
+NOTICE_INTERVAL = 0.5
+#: How long after a reconnect the queue waits for the hub to answer the re-opened channels
+#: before it reports what it held back as lost and carries on.
+_HOLD_TIMEOUT = 10.0
 
 
 def find_kernel_id() -> str:
@@ -96,7 +121,16 @@ class HubClient:
         hub_file: str | None = None,
         queue_bytes: int = 64 * _MiB,
         batch_bytes: int = 1 * _MiB,
+        event_queue: int = DEFAULT_EVENT_QUEUE,
+        event_queue_bytes: int = DEFAULT_EVENT_QUEUE_BYTES,
     ) -> None:
+        """Connect (from a new I/O thread) to the hub at ``address``.
+
+        ``queue_bytes`` bounds the writes waiting to be sent; ``event_queue`` and
+        ``event_queue_bytes`` bound the events waiting for their handlers (beyond them,
+        events are dropped, counted in the channel's ``stats["events_dropped"]`` and
+        reported to its viewers).
+        """
         self.address = address
         self.secret = secret
         self.kernel_id = kernel_id
@@ -118,9 +152,30 @@ class HubClient:
         # guarded by _lock so a channel registered concurrently is opened exactly once.
         self._linked = False
         self.sent_messages = 0
-        #: Messages taken for a frame that the connection broke under (not delivered).
+        #: Messages written that the connection broke under before the hub confirmed them,
+        #: and that could not be re-sent (reported to the viewers as a gap).
         self.lost_in_flight = 0
+        #: Messages written again after a reconnect because the hub had not confirmed them.
+        self.resent = 0
         self._inflight = 0
+        #: Events waiting for their handlers, and the thread that runs them.
+        self.event_queue = EventDispatcher(
+            event_queue, event_queue_bytes, on_refused=self._event_refused
+        )
+        self._refusals: dict[LiveChannel, int] = {}  # refused since the last notice
+        self._noticed: dict[LiveChannel, float] = {}  # when the last notice was queued
+        self._notice_due: float | None = None
+        # Acknowledgements (I/O thread; _batch_no, _stale and _unconfirmed under _lock).
+        self._acks_on = True  # False: the hub does not know marks (an older server)
+        self._batch_no = 0
+        self._unacked: deque[tuple[int, list[Message]]] = deque()
+        self._mark_out: int | None = None  # batch number of the unanswered mark
+        self._mark_time = float("-inf")
+        self._stale: dict[ChannelKey, int] = {}  # replaced channel -> last batch of the old
+        #: Unconfirmed stream messages of the last connection, by channel, until the hub
+        #: answers the channel's re-open; newer writes wait meanwhile.
+        self._unconfirmed: dict[ChannelKey, list[Message]] = {}
+        self._hold_until: float | None = None
         self.sent_bytes = 0
         self.reconnects = 0
         self.last_error = ""
@@ -131,14 +186,16 @@ class HubClient:
         self._thread.start()
 
     @classmethod
-    def from_environment(cls) -> HubClient:
-        """Build from ``NBCHANNEL_ADDRESS`` / ``NBCHANNEL_SECRET`` / ``NBCHANNEL_HUB_FILE``."""
+    def from_environment(cls, **options: Any) -> HubClient:
+        """Build from ``NBCHANNEL_ADDRESS`` / ``NBCHANNEL_SECRET`` / ``NBCHANNEL_HUB_FILE``;
+        ``options`` are the keyword arguments of the constructor (``event_queue`` …)."""
         address = HubAddress.parse(os.environ[ENV_ADDRESS])
         return cls(
             address,
             os.environ.get(ENV_SECRET, ""),
             find_kernel_id(),
             hub_file=os.environ.get(ENV_HUB_FILE) or None,
+            **options,
         )
 
     # -- the Transport interface (any thread) --------------------------------------------
@@ -164,6 +221,7 @@ class HubClient:
                 old._superseded()
                 # what the old object queued must not land in the new channel
                 self._outbox.purge(channel._wire_scope, channel.name)
+                self._forget_unconfirmed(key)
             if self._linked:
                 self._control.append(channel._open_message())
                 self._wake_locked()
@@ -176,6 +234,7 @@ class HubClient:
                 return
             del self._channels[key]
             self._outbox.purge(channel._wire_scope, channel.name)
+            self._forget_unconfirmed(key)
             if self._linked:
                 self._control.append(Message(P.CLOSE, channel.name, scope=channel._wire_scope))
                 self._wake_locked()
@@ -185,10 +244,17 @@ class HubClient:
             return self._outbox.put(msg)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued so far is written to the socket."""
+        """Wait until everything queued so far is written to the socket and the hub has
+        confirmed it processed it (where the hub confirms: see the module docstring)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._outbox or self._control or self._busy or not self._linked:
+            while (
+                self._outbox
+                or self._control
+                or self._busy
+                or not self._linked
+                or (self._unacked and self._acks_on)
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -207,11 +273,13 @@ class HubClient:
         }
 
     def close(self) -> None:
-        """Stop the I/O thread (the process is exiting, or a test is done)."""
+        """Stop the I/O thread and the event thread (the process is exiting, or a test is
+        done)."""
         self._stopping = True
         with self._lock:
             self._wake_locked()
         self._thread.join(timeout=2)
+        self.event_queue.close()
         for sock in (self._wake_r, self._wake_w):
             sock.close()
 
@@ -249,8 +317,9 @@ class HubClient:
             try:
                 self._pump(sock)
             except (OSError, FrameError, ConnectionError) as exc:
-                # A frame cut short is not delivered: count its messages as lost.
-                self.lost_in_flight += self._inflight
+                if not self._acks_on:
+                    # A frame cut short is not delivered: count its messages as lost.
+                    self.lost_in_flight += self._inflight
                 self._inflight = 0
                 if not self._stopping:
                     self.last_error = f"connection to the hub lost: {exc}"
@@ -261,6 +330,7 @@ class HubClient:
                 with self._lock:
                     self._busy = False
                     self._linked = False
+                    self._collect_unconfirmed()
                     self._idle.notify_all()
                 for ch in list(self._channels.values()):
                     ch._disconnected()
@@ -329,17 +399,28 @@ class HubClient:
                 self._control.append(ch._open_message())
                 self._control.extend(ch._state_messages())
             self._linked = True
+            self._acks_on = True
+            self._mark_out = None
+            self._mark_time = float("-inf")
+            # Newer writes wait until the hub says, per channel, whether it is new.
+            self._hold_until = time.monotonic() + _HOLD_TIMEOUT if self._unconfirmed else None
         return sock
 
     def _take(self) -> list[Message]:
         with self._lock:
             while True:
+                # After a reconnect, newer writes wait until the unconfirmed ones are settled.
+                hold = bool(self._unconfirmed)
                 if self._control:
                     msgs = self._take_control()
-                    if not self._control and self._outbox:
+                    if not self._control and self._outbox and not hold:
                         msgs.extend(self._outbox.take(self.batch_bytes))
-                elif self._outbox:
+                elif self._outbox and not hold:
                     msgs = self._outbox.take(self.batch_bytes)
+                elif self._mark_due(time.monotonic()):
+                    # nothing to write, but what was written still needs its mark
+                    self._busy = True
+                    return self._tracked([])
                 else:
                     self._busy = False
                     self._idle.notify_all()
@@ -347,7 +428,208 @@ class HubClient:
                 msgs = self._fitting(msgs)
                 if msgs:
                     self._busy = True
-                    return msgs
+                    return self._tracked(msgs)
+
+    # -- acknowledgements (I/O thread) ------------------------------------------------------
+
+    def _mark_due(self, now: float) -> bool:
+        """Whether frames await a mark that may be sent now."""
+        return (
+            self._acks_on
+            and self._mark_out is None
+            and bool(self._unacked)
+            and now - self._mark_time >= _MARK_INTERVAL
+        )
+
+    def _tracked(self, msgs: list[Message]) -> list[Message]:
+        """Keep ``msgs`` (a frame about to be written) until the hub acknowledges it, ending
+        it with a mark when none is unanswered (under ``_lock``)."""
+        if not self._acks_on:
+            return msgs
+        self._batch_no += 1
+        n = self._batch_no
+        now = time.monotonic()
+        if self._mark_out is None and now - self._mark_time >= _MARK_INTERVAL:
+            msgs.append(Message(P.MARK, offset=n))
+            self._mark_out = n
+            self._mark_time = now
+        self._unacked.append((n, msgs))
+        return msgs
+
+    def _acked(self, msg: Message) -> None:
+        """The hub processed every frame up to the one the answered mark ended."""
+        n = msg.offset
+        if n is None or n != self._mark_out:
+            return
+        self._mark_out = None
+        unacked = self._unacked
+        while unacked and unacked[0][0] <= n:
+            send_pool.recycle(unacked.popleft()[1])  # confirmed: their copies can be reused
+        if not unacked:
+            with self._lock:
+                self._stale.clear()
+                self._idle.notify_all()  # flush() waits for this
+
+    def _acks_refused(self) -> None:
+        """The hub does not know marks (an older server): write without acknowledgements."""
+        if not self._acks_on:
+            return
+        log.info("nbchannel: the hub does not acknowledge frames; writing without")
+        self._acks_on = False
+        self._mark_out = None
+        # Not given back to the pool: the frame being written may still be among them.
+        self._unacked.clear()
+        with self._lock:
+            self._idle.notify_all()
+
+    def _forget_unconfirmed(self, key: ChannelKey) -> None:
+        """The channel at ``key`` was closed or replaced: nothing of it is re-sent (under
+        ``_lock``)."""
+        self._unconfirmed.pop(key, None)
+        if self._unacked:
+            self._stale[key] = self._batch_no
+
+    def _collect_unconfirmed(self) -> None:
+        """The connection broke: keep its unacknowledged stream messages by channel, to be
+        re-sent or reported once the hub answers the re-open (under ``_lock``)."""
+        channels, stale, held = self._channels, self._stale, self._unconfirmed
+        if self._acks_on:
+            for n, batch in self._unacked:
+                for m in batch:
+                    if m.kind not in _RESENDABLE:
+                        continue
+                    key = (m.scope, m.channel)
+                    if key in channels and n > stale.get(key, 0):
+                        held.setdefault(key, []).append(m)
+        # Messages re-sent or reported after the last reconnect and not yet written: newer
+        # than any of their channel's taken above (the control queue goes out first).
+        for m in self._control:
+            if m.kind in _RESENDABLE and (m.scope, m.channel) in channels:
+                held.setdefault((m.scope, m.channel), []).append(m)
+        self._unacked.clear()
+        self._stale.clear()
+        self._mark_out = None
+
+    def _settle(self, key: ChannelKey, ch: LiveChannel, msg: Message) -> None:
+        """The hub answered the re-open of a channel that has unconfirmed messages."""
+        with self._lock:
+            held = self._unconfirmed.pop(key, None)
+            if held is None:
+                return
+            resumed = True  # unless the hub says it opened the channel afresh
+            if msg.kind == P.OPENED:
+                with contextlib.suppress(FrameError, AttributeError, TypeError):
+                    resumed = msg.value().get("resumed") is not False
+            if msg.kind == P.OPENED and not resumed:
+                # A new hub, or a new epoch: none of them is in it; send them first, in order.
+                self._control.extend(held)
+                self.resent += len(held)
+            else:
+                self._report_lost(ch, held, to_viewers=msg.kind == P.OPENED)
+            if not self._unconfirmed:
+                self._hold_until = None
+                self._wake_locked()
+
+    def _report_lost(self, ch: LiveChannel, held: list[Message], *, to_viewers: bool) -> None:
+        """Count unconfirmed messages as lost and queue a ``gap`` for each kind (under
+        ``_lock``). The hub may have processed some of them: this is an upper bound."""
+        counts: dict[str, int] = {}
+        for m in held:
+            if m.kind == P.GAP:
+                with contextlib.suppress(FrameError, AttributeError, TypeError, ValueError):
+                    info = m.value()
+                    kind = str(info["kind"])
+                    counts[kind] = counts.get(kind, 0) + int(info["count"])
+            else:
+                counts[m.kind] = counts.get(m.kind, 0) + 1
+        items = counts.get(P.APPEND, 0) + counts.get(P.PUBLISH, 0)
+        if items:
+            ch._dropped += items
+            self.lost_in_flight += items
+            self.last_error = (
+                f"channel {ch.name!r}: the connection to the hub broke before it confirmed "
+                f"{items} messages; its viewers are told they may be missing"
+            )
+            log.warning("nbchannel: %s", self.last_error)
+        if not to_viewers:
+            return
+        for kind, count in counts.items():
+            gap: P.GapPayload = {"kind": kind, "count": count, "reason": "dropped"}
+            self._control.append(Message.create(P.GAP, ch.name, gap, scope=ch._wire_scope))
+
+    def _expire_hold(self, now: float) -> None:
+        """No answer to some re-opens in time: report what they held back, carry on."""
+        if self._hold_until is None or now < self._hold_until:
+            return  # (the common case, without taking the lock)
+        with self._lock:
+            if self._hold_until is None or now < self._hold_until:
+                return
+            self._hold_until = None
+            for key, held in self._unconfirmed.items():
+                ch = self._channels.get(key)
+                if ch is not None:
+                    self._report_lost(ch, held, to_viewers=True)
+            self._unconfirmed.clear()
+            self._wake_locked()
+
+    # -- refused events (I/O thread) ------------------------------------------------------
+
+    def _event_refused(self, ch: LiveChannel) -> None:
+        """The event queue refused an event of ``ch``: tell its viewers, coalesced."""
+        self._refusals[ch] = self._refusals.get(ch, 0) + 1
+        now = time.monotonic()
+        last = self._noticed.get(ch)
+        if last is None or now - last >= NOTICE_INTERVAL:
+            self._notify_refused(ch, now)
+        elif self._notice_due is None or last + NOTICE_INTERVAL < self._notice_due:
+            self._notice_due = last + NOTICE_INTERVAL
+
+    def _send_notices(self, now: float) -> None:
+        """Queue the notices that are due."""
+        if self._notice_due is None or now < self._notice_due:
+            return
+        self._notice_due = None
+        for ch in list(self._refusals):
+            due = self._noticed.get(ch, float("-inf")) + NOTICE_INTERVAL
+            if now >= due:
+                self._notify_refused(ch, now)
+            elif self._notice_due is None or due < self._notice_due:
+                self._notice_due = due
+        for ch in [c for c, t in self._noticed.items() if now - t >= NOTICE_INTERVAL]:
+            if ch not in self._refusals:
+                del self._noticed[ch]
+
+    def _notify_refused(self, ch: LiveChannel, now: float) -> None:
+        count = self._refusals.pop(ch, 0)
+        self._noticed[ch] = now
+        if not count:
+            return
+        limit = self.event_queue.max_events
+        about = f"the kernel is not keeping up with events on channel {ch.name!r}"
+        if not ch.last_error.startswith(about):  # say it once, not every half second
+            log.warning(
+                "nbchannel: %s: its handlers are slower than events arrive; events beyond "
+                "the %d waiting are dropped (stats['events_dropped']) and the viewers are told",
+                about,
+                limit,
+            )
+        ch.last_error = f"{about}: {count} more events dropped"
+        notice: P.RefusedPayload = {"kind": P.EVENT, "count": count, "limit": limit}
+        msg = Message.create(P.REFUSED, ch.name, notice, scope=ch._wire_scope)
+        with self._lock:
+            if self._channels.get((ch._wire_scope, ch.name)) is ch:
+                self._outbox.put(msg)
+
+    def _timeout(self, now: float, writing: bool) -> float | None:
+        """How long the I/O thread may wait for the socket: until the next thing due."""
+        due = self._notice_due
+        if self._hold_until is not None and (due is None or self._hold_until < due):
+            due = self._hold_until
+        if not writing and self._acks_on and self._mark_out is None and self._unacked:
+            mark = self._mark_time + _MARK_INTERVAL
+            if due is None or mark < due:
+                due = mark
+        return None if due is None else max(0.0, due - now)
 
     def _take_control(self) -> list[Message]:
         """Control messages for one frame (under ``_lock``): re-opens and re-sent state.
@@ -395,11 +677,14 @@ class HubClient:
         writing = False
         try:
             while not self._stopping:
+                now = time.monotonic()
+                self._send_notices(now)
+                self._expire_hold(now)
                 if not pending:
                     batch = self._take()  # marks the client idle when nothing is left
                     if batch:
                         pending = [memoryview(p).cast("B") for p in encode_frame_parts(batch)]
-                        self._inflight = len(batch)
+                        self._inflight = len(batch) - (batch[-1].kind == P.MARK)
                 if pending:
                     try:
                         n = sock.sendmsg(pending[:_IOV_MAX])
@@ -410,7 +695,9 @@ class HubClient:
                     if not pending:
                         self.sent_messages += self._inflight
                         self._inflight = 0
-                        send_pool.recycle(batch)  # written out: their copies can be reused
+                        if not self._acks_on:
+                            send_pool.recycle(batch)  # written out: their copies can be reused
+                        # (otherwise they are given back once the hub acknowledges them)
                         batch = []
                     if n:
                         # The socket took data: keep writing (or take the next batch)
@@ -423,7 +710,7 @@ class HubClient:
                 elif not pending and writing:
                     sel.modify(sock, selectors.EVENT_READ)
                     writing = False
-                self._poll(sel, sock, reader, None)
+                self._poll(sel, sock, reader, self._timeout(time.monotonic(), bool(pending)))
         finally:
             sel.close()
 
@@ -447,19 +734,29 @@ class HubClient:
     def _dispatch(self, msgs: list[Message]) -> None:
         for msg in msgs:
             kind = msg.kind
+            if kind == P.ACK:
+                self._acked(msg)
+                continue
             if kind == P.WELCOME:
                 self._welcome(msg)
                 continue
-            if kind == P.ERROR and not msg.channel and self._status != "connected":
-                info = msg.value() or {}
-                self._stopping_error(str(info.get("message", "refused")))
-                continue
-            ch = self._channels.get((msg.scope, msg.channel))
+            if kind == P.ERROR:
+                if not msg.channel and self._status != "connected":
+                    info = msg.value() or {}
+                    self._stopping_error(str(info.get("message", "refused")))
+                    continue
+                if msg.key == P.MARK:
+                    self._acks_refused()
+                    continue
+            key = (msg.scope, msg.channel)
+            ch = self._channels.get(key)
             if ch is None:
                 if kind == P.ERROR:
                     log.warning("nbchannel: hub error: %s", (msg.value() or {}).get("message"))
                 continue
-            ch._receive(msg)
+            if self._unconfirmed and (kind == P.OPENED or (kind == P.ERROR and msg.key == P.OPEN)):
+                self._settle(key, ch, msg)
+            ch._receive(msg, self.event_queue)
 
     def _welcome(self, msg: Message) -> None:
         info = msg.value() or {}

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from nbchannel.core.message import Message
 from nbchannel.core.protocol import DEFAULT_STATE_BYTES
 from nbchannel.errors import ChannelError, EncodeError, LimitExceeded
 from nbchannel.kernel.channel import Event, LiveChannel
+from nbchannel.kernel.dispatch import HANDLER_THREAD_NAME, EventDispatcher
 from nbchannel.kernel.transport import Status, TransportStats
 
 
@@ -705,3 +707,135 @@ def test_a_value_that_contains_itself_is_an_encode_error_at_the_call() -> None:
     d["self"] = d
     with pytest.raises(EncodeError):
         ch.publish(d)
+
+
+# -- handlers on the event thread ------------------------------------------------------
+
+
+def blocking(seen: list[Any], release: threading.Event) -> Callable[[Event], None]:
+    """A handler that records each event's value, then waits until ``release`` is set."""
+
+    def handler(ev: Event) -> None:
+        seen.append(ev.value)
+        release.wait(10)
+
+    return handler
+
+
+def test_wait_inside_a_handler_on_the_event_thread_is_refused() -> None:
+    ch = LiveChannel("handler-wait", transport=FakeTransport())
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            ch.wait("other", timeout=1)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=deliver, name=HANDLER_THREAD_NAME)
+    t.start()
+    t.join(5)
+    assert errors and "cannot be called from an event handler" in str(errors[0])
+
+
+def test_handlers_run_on_the_event_thread_in_order_while_waiters_are_released_at_once(
+    ch: LiveChannel,
+) -> None:
+    events = EventDispatcher()
+    release = threading.Event()
+    seen: list[tuple[str, Any]] = []
+
+    def handler(ev: Event) -> None:
+        release.wait(5)
+        seen.append((threading.current_thread().name, ev.value))
+
+    ch.on("click", handler)
+    try:
+        waited = threading.Thread(target=lambda: seen.append(("waiter", ch.wait().value)))
+        waited.start()
+        time.sleep(0.05)
+        for i in range(3):
+            ch._receive(event("click", i), events)  # returns at once: the handler waits
+        waited.join(5)
+        assert seen == [("waiter", 0)]
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[1:] == [(HANDLER_THREAD_NAME, i) for i in range(3)]
+    finally:
+        release.set()
+        events.close()
+
+
+def test_a_handler_removed_before_its_queued_event_runs_is_not_called(ch: LiveChannel) -> None:
+    events = EventDispatcher()
+    release = threading.Event()
+    first: list[Any] = []
+    second: list[Any] = []
+    ch.on("a", blocking(first, release))
+    ch.on("b", second.append)
+    try:
+        ch._receive(event("a", 1), events)
+        ch._receive(event("b", 2), events)  # waits behind the first handler …
+        ch.off("b")  # … which is removed meanwhile
+        release.set()
+        ch._receive(event("a", 3), events)
+        deadline = time.monotonic() + 5
+        while len(first) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first == [1, 3] and second == []
+    finally:
+        release.set()
+        events.close()
+
+
+def test_events_beyond_the_queue_bound_are_refused_and_counted(ch: LiveChannel) -> None:
+    refused: list[LiveChannel] = []
+    events = EventDispatcher(max_events=2, on_refused=refused.append)
+    release = threading.Event()
+    seen: list[Any] = []
+    ch.on("click", blocking(seen, release))
+    waiter = threading.Thread(target=lambda: seen.append(("waited", ch.wait("click").value)))
+    try:
+        ch._receive(event("click", 0), events)
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waiter.start()
+        time.sleep(0.05)
+        for i in range(1, 6):
+            ch._receive(event("click", i), events)
+        waiter.join(5)
+        # events without room are dropped for the handlers, not for wait()
+        assert ("waited", 1) in seen
+        assert ch.stats["events"] == 6 and ch.stats["events_dropped"] == 3
+        assert refused == [ch] * 3 and events.refused == 3 and events.peak == 2
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [v for v in seen if not isinstance(v, tuple)] == [0, 1, 2]
+    finally:
+        release.set()
+        events.close()
+
+
+def test_the_event_queue_is_bounded_by_bytes_but_takes_one_large_event(
+    ch: LiveChannel,
+) -> None:
+    events = EventDispatcher(max_events=100, max_bytes=1000)
+    release = threading.Event()
+    seen: list[str] = []
+    ch.on("big", blocking(seen, release))
+    try:
+        ch._receive(event("big", "x" * 10), events)
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ch._receive(event("big", "y" * 5000), events)  # alone in the queue: taken
+        ch._receive(event("big", "z" * 10), events)  # no room left beside it
+        assert ch.stats["events_dropped"] == 1 and events.queued == 1
+    finally:
+        release.set()
+        events.close()

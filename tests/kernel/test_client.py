@@ -25,7 +25,7 @@ from nbchannel.core.address import (
 from nbchannel.core.hub import Hub
 from nbchannel.core.message import Message
 from nbchannel.core.peer import Peer
-from nbchannel.errors import ChannelError
+from nbchannel.errors import ChannelError, NotPermitted
 from nbchannel.kernel.channel import Event, LiveChannel
 from nbchannel.kernel.client import HubClient, find_kernel_id
 from nbchannel.kernel.transport import default_transport, set_default_transport
@@ -249,7 +249,9 @@ def test_server_scoped_channel_is_shared_by_name(ht: HubThread, client: HubClien
     assert ch.wait("click", timeout=5).value == 5
 
 
-def test_events_reach_handlers_on_the_io_thread_and_wait(ht: HubThread, client: HubClient) -> None:
+def test_events_reach_handlers_on_the_event_thread_and_wait(
+    ht: HubThread, client: HubClient
+) -> None:
     ch = LiveChannel("controls", transport=client)
     assert ch.wait_connected(5)
     viewer = ht.subscribe("controls")
@@ -265,7 +267,7 @@ def test_events_reach_handlers_on_the_io_thread_and_wait(ht: HubThread, client: 
     ev = ch.wait("click", timeout=5)  # the "cell" blocks here; the event still arrives
     assert (ev.name, ev.value, ev.channel) == ("click", {"x": 3}, "controls")
     assert handled.wait(5)
-    assert seen == [("nbchannel-io", {"x": 3})]
+    assert seen == [("nbchannel-events", {"x": 3})]
     assert ch.stats["events"] == 1
 
 
@@ -449,8 +451,9 @@ def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient
 
     def counting(peer: Peer, msgs: Iterable[Message]) -> None:
         batch = list(msgs)
-        if any(m.kind == P.PUBLISH for m in batch):
-            frames.append(len(batch))
+        publishes = sum(m.kind == P.PUBLISH for m in batch)
+        if publishes:
+            frames.append(publishes)
         receive(peer, batch)
 
     ht.call(lambda: setattr(ht.hub, "receive", counting))
@@ -529,3 +532,189 @@ def test_kernel_id_falls_back_to_the_pid(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv(ENV_KERNEL_ID, raising=False)
     monkeypatch.setattr(sys, "argv", ["python", "-f", "/tmp/connection.json"])
     assert find_kernel_id() == f"pid-{os.getpid()}"
+
+
+# -- slow handlers -----------------------------------------------------------------------
+
+
+def blocking(seen: list[Any], release: threading.Event) -> Callable[[Event], None]:
+    """A handler that records each event's value, then waits until ``release`` is set."""
+
+    def handler(ev: Event) -> None:
+        seen.append(ev.value)
+        release.wait(10)
+
+    return handler
+
+
+def send_events(ht: HubThread, peer: Peer, name: str, event: str, values: Iterable[Any]) -> None:
+    """``peer`` sends one event per value, all in one frame."""
+    msgs = [Message.create(P.EVENT, name, v, scope=KERNEL, key=event) for v in values]
+    ht.call(lambda: ht.hub.receive(peer, msgs))
+
+
+def test_a_slow_handler_holds_up_neither_other_channels_nor_wait(
+    ht: HubThread, client: HubClient
+) -> None:
+    slow = LiveChannel("slow", transport=client)
+    other = LiveChannel("other", transport=client)
+    assert slow.wait_connected(5) and other.wait_connected(5)
+    viewer = ht.subscribe("slow")
+    started, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+
+    @slow.on("click")
+    def handler(ev: Event) -> None:
+        seen.append(ev.value)
+        started.set()
+        release.wait(10)
+
+    try:
+        send_events(ht, viewer, "slow", "click", [1])
+        assert started.wait(5)
+        # the handler is stuck: the other channel's writes still go out at once …
+        for i in range(100):
+            other.append(i)
+        assert other.flush(5)
+        assert ht.history("other") == list(range(100))
+        # … and wait() still sees the next event
+        ht.send_event(viewer, "slow", "click", 2, delay=0.1)
+        assert slow.wait("click", timeout=5).value == 2
+        assert seen == [1]
+    finally:
+        release.set()
+    wait_until(lambda: seen == [1, 2])
+
+
+def test_events_beyond_the_handler_queue_are_dropped_and_viewers_are_told(
+    ht: HubThread, runtime_dir: Path
+) -> None:
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    client = HubClient(listener.address, listener.secret, KERNEL, event_queue=5)
+    release = threading.Event()
+    seen: list[int] = []
+    try:
+        ch = LiveChannel("flood", transport=client)
+        assert ch.wait_connected(5)
+        viewer = ht.subscribe("flood")
+        ch.on("click", blocking(seen, release))
+        send_events(ht, viewer, "flood", "click", [0])
+        wait_until(lambda: seen == [0])  # the handler is busy with the first event
+        send_events(ht, viewer, "flood", "click", range(1, 30))
+        wait_until(lambda: ch.stats["events"] == 30)
+        # one event running, five waiting: the rest are dropped and counted
+        assert ch.stats["events_dropped"] == 24
+        assert client.event_queue.peak == 5
+
+        errors: list[dict[str, Any]] = []
+
+        def told_all() -> bool:
+            errors.extend(m.value() for m in ht.take(viewer) if m.kind == P.ERROR)
+            return sum(int(e["message"].split(": ")[1].split()[0]) for e in errors) >= 24
+
+        wait_until(told_all, timeout=3)
+        # the first drop is told at once, the rest coalesced into one notice per 0.5 s
+        assert 1 <= len(errors) <= 3
+        assert all(e["code"] == "limit-exceeded" for e in errors)
+        assert errors[0]["message"].startswith(
+            "the kernel is not keeping up with events on channel 'flood': 1 event dropped"
+        )
+        assert "its handler is slower than events arrive; at most 5 events" in errors[0]["message"]
+        assert "not keeping up" in ch.last_error
+        release.set()
+        wait_until(lambda: seen == [0, 1, 2, 3, 4, 5])
+        time.sleep(0.1)
+        assert seen == [0, 1, 2, 3, 4, 5]
+    finally:
+        release.set()
+        client.close()
+
+
+# -- what the hub had not confirmed when the connection broke -----------------------------
+
+
+def swallow_frames(ht: HubThread) -> None:
+    """The hub stops processing what the kernel sends, as a server about to die would
+    leave the last frames unread in its socket."""
+    ht.call(lambda: setattr(ht.hub, "receive", lambda peer, msgs: None))
+
+
+def test_writes_a_dead_hub_never_processed_are_resent_to_the_new_one(
+    ht: HubThread, client: HubClient
+) -> None:
+    ch = LiveChannel("stream", transport=client)
+    assert ch.wait_connected(5)
+    for i in range(5):
+        ch.append(i)
+    assert ch.flush(5)
+    assert ht.history("stream") == [0, 1, 2, 3, 4]
+
+    swallow_frames(ht)
+    for i in range(5, 10):
+        ch.append(i)
+    assert ch.flush(0.5) is False  # written, but never confirmed
+    ht.stop()  # the server dies …
+    wait_until(lambda: not ch.connected)
+    ch.append(10)  # written while it is away
+    ch.append(11)
+    ht.start(Hub())  # … and a new one starts
+
+    assert ch.wait_connected(5)
+    assert ch.flush(5)
+    # what the dead hub never processed comes first, in order, then what came after
+    assert ht.history("stream") == list(range(5, 12))
+    assert client.resent == 5
+    assert (ch.stats["dropped"], client.lost_in_flight) == (0, 0)
+
+
+def test_writes_a_surviving_hub_may_have_missed_are_reported_as_a_gap(
+    ht: HubThread, client: HubClient
+) -> None:
+    ch = LiveChannel("stream", transport=client)
+    assert ch.wait_connected(5)
+    viewer = ht.subscribe("stream")
+    ch.append(0)
+    assert ch.flush(5)
+
+    swallow_frames(ht)
+    for i in range(1, 4):
+        ch.append(i)
+    assert ch.flush(0.5) is False
+    ht.stop()  # the connection breaks, the hub lives on (it may have processed some)
+    ht.call(lambda: delattr(ht.hub, "receive"))
+    wait_until(lambda: not ch.connected)
+    ht.start()
+    assert ch.wait_connected(5)
+    ch.append(4)
+    assert ch.flush(5)
+
+    got = collect(ht, viewer, {P.APPEND, P.GAP}, 3)
+    assert [m.value() for m in got if m.kind == P.APPEND] == [0, 4]
+    [gap] = [m.value() for m in got if m.kind == P.GAP]
+    assert gap == {"kind": "append", "count": 3, "reason": "dropped"}
+    assert ch.stats["dropped"] == 3
+    assert client.lost_in_flight == 3 and ch.stats["transport"]["dropped"] == 3
+    assert client.resent == 0
+
+
+def test_a_hub_that_does_not_acknowledge_is_written_to_without(
+    ht: HubThread, client: HubClient
+) -> None:
+    receive = ht.hub.receive
+
+    def old_hub(peer: Peer, msgs: Iterable[Message]) -> None:
+        for m in msgs:
+            if m.kind == P.MARK:  # what a hub from before acknowledgements answers
+                ht.hub.send_error(peer, NotPermitted("a kernel cannot send 'mark' messages"), m)
+            else:
+                receive(peer, [m])
+
+    ht.call(lambda: setattr(ht.hub, "receive", old_hub))
+    ch = LiveChannel("stream", transport=client)
+    assert ch.wait_connected(5)
+    for i in range(1000):
+        ch.append(i)
+    assert ch.flush(5)
+    wait_until(lambda: ht.history("stream") == list(range(1000)))
+    assert ch.flush(0.2)  # nothing waits for an acknowledgement that never comes
