@@ -5,8 +5,8 @@ the call returns. A fresh 1 MiB copy per append costs more than the copy itself:
 hands large blocks back to the system when they are freed, so every new one is faulted in
 again page by page (~250 page faults per MiB, several times the cost of copying). Copies
 of stream items are taken from this pool instead, and the I/O thread gives them back once
-their frame is written to the socket, so a loop that streams same-sized arrays reuses the
-same few blocks.
+the hub has acknowledged their frame (until then they may have to be sent again, to a
+restarted hub), so a loop that streams same-sized arrays reuses the same few blocks.
 
 Only stream messages (``append``, ``publish``) are given back: retained state is kept by
 its channel to be re-sent after a reconnect, and a message dropped from a full queue is
@@ -85,7 +85,7 @@ class SendPool:
         return Buffer(buf.path, buf.dtype, buf.shape, self.copy(buf.data))
 
     def recycle(self, messages: Iterable[Message]) -> None:
-        """Take back the pooled blocks of stream messages that have been written out."""
+        """Take back the pooled blocks of stream messages the hub has acknowledged."""
         for msg in messages:
             if not msg.buffers or msg.kind not in _RECYCLABLE:
                 continue
