@@ -12,7 +12,8 @@
     └── ChannelError             a channel operation was refused
         ├── UnknownChannel       no such channel, or it is not open
         ├── NotPermitted         the peer may not do that (wrong role, foreign scope)
-        └── LimitExceeded        a per-channel or per-peer bound was hit
+        ├── LimitExceeded        a per-channel or per-peer bound was hit
+        └── EventsNotLive        a cell waits for an event that cannot arrive while it runs
 
 Each class carries a short machine-readable ``code``; the hub sends that code and the
 message to the peer in an ``error`` message instead of crashing or closing the hub.
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "ChannelError",
     "EncodeError",
+    "EventsNotLive",
     "FrameError",
     "FrameTooLarge",
     "LimitExceeded",
@@ -104,3 +106,14 @@ class LimitExceeded(ChannelError):
     """A per-channel or per-peer bound was hit; the message names the setting."""
 
     code = "limit-exceeded"
+
+
+class EventsNotLive(ChannelError, TimeoutError):
+    """A running cell waits for a browser event that cannot arrive before the cell ends.
+
+    Where the kernel serves its views over the comm and the front end delivers comm
+    messages only between cells, ``wait()`` raises this at once instead of hanging until its
+    timeout. It is a ``TimeoutError`` too, so code that handles a timeout handles it.
+    """
+
+    code = "events-not-live"

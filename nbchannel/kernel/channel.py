@@ -9,19 +9,23 @@ import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
+from typing import Any, Literal, TypedDict, TypeVar, overload
 
 from ..core import protocol as P
 from ..core.message import Message, pack_value
 from ..core.protocol import MAX_KEY_LENGTH, check_channel_name
-from ..errors import ChannelError, EncodeError, FrameError, LimitExceeded
+from ..errors import ChannelError, EncodeError, EventsNotLive, FrameError, LimitExceeded
 from .dispatch import HANDLER_THREAD_NAME
 from .pool import send_pool
-from .transport import IO_THREAD_NAME, Transport, TransportStats, default_transport
-
-if TYPE_CHECKING:
-    from .dispatch import EventDispatcher
+from .port import Event, EventSink, Transport, TransportStats
+from .transport import (
+    COMM_THREAD_NAME,
+    COMM_TRANSPORT,
+    IO_THREAD_NAME,
+    default_transport,
+    events_not_live_message,
+    warn_stale_read,
+)
 
 __all__ = ["ChannelStats", "Event", "LiveChannel"]
 
@@ -29,21 +33,9 @@ log = logging.getLogger("nbchannel")
 Handler = Callable[["Event"], Any]
 H = TypeVar("H", bound=Handler)
 _ANY = "*"
-
-
-@dataclass(frozen=True)
-class Event:
-    """An event a browser sent to a channel, e.g. a click.
-
-    ``name`` is the event's name (``"click"``), ``value`` its payload (numpy arrays and bytes
-    included), ``channel`` the channel's name and ``received`` the ``time.time()`` at which
-    the kernel received it.
-    """
-
-    name: str
-    value: Any
-    channel: str
-    received: float = field(default_factory=time.time)
+#: How long a cell waiting for an event gives a view just displayed to show that its
+#: messages reach the kernel while a cell runs, before calling the wait hopeless.
+_LIVE_GRACE = 1.5
 
 
 class ChannelStats(TypedDict):
@@ -60,6 +52,10 @@ class ChannelStats(TypedDict):
     #: Events refused because the queue of events waiting for handlers was full (their
     #: handlers are slower than events arrive); the viewers are told.
     events_dropped: int
+    #: Viewers by the transport that carries them: ``{"hub": 2, "comm": 1}``.
+    views: dict[str, int]
+    #: Which transport carries the views, in words ("via the kernel (comm)").
+    via: str
     transport: TransportStats
 
 
@@ -133,7 +129,8 @@ class LiveChannel:
                 )
         self.name = name
         self.scope: Literal["kernel", "server"] = scope
-        self._wire_scope: str | None = P.SERVER_SCOPE if scope == "server" else None
+        #: The scope on the wire (None: the kernel's own scope).
+        self.wire_scope: str | None = P.SERVER_SCOPE if scope == "server" else None
         self._history = history
         self._history_bytes = history_bytes
         self._lock = threading.RLock()
@@ -145,6 +142,7 @@ class LiveChannel:
         self._streams: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = []
         self._epoch: int | None = None
         self._viewers = 0
+        self._other_views: dict[str, int] = {}  # viewers reached by a second transport
         self._closed: str | None = None
         self._opened = threading.Event()
         self._sent = 0
@@ -157,7 +155,10 @@ class LiveChannel:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self._transport.status
-        return f"<LiveChannel {self.name!r} scope={self.scope} {state} viewers={self._viewers}>"
+        return (
+            f"<LiveChannel {self.name!r} scope={self.scope} {state} viewers={self.viewers} "
+            f"{self.via}>"
+        )
 
     # -- writing -------------------------------------------------------------------------
 
@@ -185,7 +186,7 @@ class LiveChannel:
         """Remove retained state ``key``."""
         _check_key(key)
         self._check_open()
-        msg = Message(P.UNSET, self.name, scope=self._wire_scope, key=key)
+        msg = Message(P.UNSET, self.name, scope=self.wire_scope, key=key)
         with self._lock:
             self._state.pop(key, None)
             old = self._state_msgs.pop(key, None)
@@ -205,7 +206,7 @@ class LiveChannel:
             self._state_msgs.clear()
             self._state_bytes = 0
         options = {"reset": True}
-        self._send(Message.create(P.OPEN, self.name, options, scope=self._wire_scope))
+        self._send(Message.create(P.OPEN, self.name, options, scope=self.wire_scope))
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value last :meth:`set` for ``key`` in this kernel."""
@@ -233,7 +234,7 @@ class LiveChannel:
             # The caller may reuse its array as soon as we return: freeze what was sent.
             buffers = tuple(send_pool.owned(b) for b in buffers)
         msg = Message(
-            kind, self.name, scope=self._wire_scope, key=key, payload=payload, buffers=buffers
+            kind, self.name, scope=self.wire_scope, key=key, payload=payload, buffers=buffers
         )
         # A value no frame can carry fails here, at the call that made it: sent, it would
         # cost the connection every other channel of this kernel shares.
@@ -295,7 +296,11 @@ class LiveChannel:
         event, use :meth:`on` or :meth:`events`.
         """
         self._check_open()
-        if threading.current_thread().name in (IO_THREAD_NAME, HANDLER_THREAD_NAME):
+        if threading.current_thread().name in (
+            IO_THREAD_NAME,
+            HANDLER_THREAD_NAME,
+            COMM_THREAD_NAME,
+        ):
             raise RuntimeError(
                 "wait() cannot be called from an event handler: handlers run on the thread "
                 "that delivers events, so the event would never arrive. Use on() instead."
@@ -304,7 +309,10 @@ class LiveChannel:
         with self._lock:
             self._waiters.append(w)
         try:
-            if not w.done.wait(timeout):
+            started = time.monotonic()
+            self.check_events_can_arrive(f"wait({event!r})", timeout)
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            if not w.done.wait(left):
                 raise TimeoutError(
                     f"no {event!r} event on channel {self.name!r} within {timeout} s"
                 )
@@ -346,9 +354,64 @@ class LiveChannel:
         return scope, self.name
 
     @property
+    def transport(self) -> Transport:
+        """What carries this channel (the process-wide transport unless one was given)."""
+        return self._transport
+
+    @property
     def viewers(self) -> int:
-        """How many browser connections watch this channel right now."""
-        return self._viewers
+        """How many browser connections watch this channel right now (every transport)."""
+        return self._viewers + sum(self._other_views.values())
+
+    @property
+    def views(self) -> dict[str, int]:
+        """Viewers by the transport that carries them: ``{"hub": 2}``, ``{"comm": 1}`` …"""
+        main = "comm" if self._transport.stats()["transport"] == COMM_TRANSPORT else "hub"
+        views = {main: self._viewers} if self._viewers else {}
+        views.update((k, n) for k, n in self._other_views.items() if n)
+        return views
+
+    @property
+    def via(self) -> str:
+        """Which transport carries this channel's views, in words: ``"via the server's hub"``,
+        ``"via the kernel (comm)"``, both, or ``"no viewer"``."""
+        words = {"hub": "via the server's hub", "comm": "via the kernel (comm)"}
+        views = self.views
+        if not views:
+            return "no viewer"
+        return " and ".join(f"{n} {words.get(k, k)}" for k, n in views.items())
+
+    @property
+    def events_live(self) -> bool:
+        """Whether browser events reach this kernel while a cell runs.
+
+        False only where the kernel serves the views over the comm and the front end has
+        not (yet) shown that it sends comm messages while a cell runs: there events arrive
+        when the cell ends."""
+        return bool(getattr(self._transport, "events_live", True))
+
+    def check_events_can_arrive(self, what: str, timeout: float | None = None) -> None:
+        """Raise :class:`~nbchannel.errors.EventsNotLive` at once if a cell waiting on the
+        main thread for an event cannot get one (see :attr:`events_live`).
+
+        A view that has just been displayed may not have spoken yet: up to ``grace`` seconds
+        (at most ``timeout``) are given to it to show that its messages arrive mid-cell.
+        """
+        if self.events_live or threading.current_thread() is not threading.main_thread():
+            return
+        grace = _LIVE_GRACE if timeout is None else min(_LIVE_GRACE, timeout)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            if self.events_live:
+                return
+        raise EventsNotLive(events_not_live_message(f"{what} on channel {self.name!r}"))
+
+    def note_read(self, what: str) -> None:
+        """A cell reads a value that events change (``Button.clicked``): warn once per
+        process when those events cannot arrive while the cell runs."""
+        if not self.events_live and threading.current_thread() is threading.main_thread():
+            warn_stale_read(what)
 
     @property
     def epoch(self) -> int | None:
@@ -378,8 +441,8 @@ class LiveChannel:
 
     @property
     def stats(self) -> ChannelStats:
-        """Counters: messages sent and dropped, events received and dropped, viewers,
-        transport."""
+        """Counters: messages sent and dropped, events received and dropped, viewers (by
+        transport), transport."""
         return {
             "name": self.name,
             "scope": self.scope,
@@ -389,6 +452,8 @@ class LiveChannel:
             "dropped": self._dropped,
             "events": self._events,
             "events_dropped": self._events_dropped,
+            "views": self.views,
+            "via": self.via,
             "transport": self._transport.stats(),
         }
 
@@ -407,9 +472,10 @@ class LiveChannel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- called by the transport ---------------------------------------------------------
+    # -- the ChannelPort interface: called by the transports -------------------------------
 
-    def _open_message(self) -> Message:
+    def open_message(self) -> Message:
+        """The ``open`` that (re)opens this channel, with its epoch once it has one."""
         options: dict[str, int] = {}
         if self._epoch is not None:
             options["epoch"] = self._epoch
@@ -417,16 +483,36 @@ class LiveChannel:
             options["history_items"] = self._history
         if self._history_bytes is not None:
             options["history_bytes"] = self._history_bytes
-        return Message.create(P.OPEN, self.name, options or None, scope=self._wire_scope)
+        return Message.create(P.OPEN, self.name, options or None, scope=self.wire_scope)
 
-    def _state_messages(self) -> list[Message]:
+    def state_messages(self) -> list[Message]:
+        """The retained state as messages, to re-send after a reconnect."""
         with self._lock:
             return list(self._state_msgs.values())
 
-    def _superseded(self) -> None:
+    def superseded(self) -> None:
+        """A newer channel of the same name and scope replaced this one: it is closed."""
         self._closed = "replaced by a newer LiveChannel of the same name"
         self._opened.clear()
         self._wake_waiters()
+
+    def disconnected(self) -> None:
+        """The transport lost its connection; the channel will be re-opened."""
+        self._opened.clear()
+
+    def lost(self, count: int) -> None:
+        """``count`` messages written never reached the hub (counted as dropped)."""
+        self._dropped += count
+
+    def views_changed(self, via: str, count: int) -> None:
+        """``count`` viewers watch this channel through a second transport ``via``."""
+        self._other_views[via] = count
+
+    # Older names, kept for code written against them.
+    _open_message = open_message
+    _state_messages = state_messages
+    _superseded = superseded
+    _disconnected = disconnected
 
     def _wake_waiters(self) -> None:
         """Release every wait(): the channel is closed, so it raises ChannelError."""
@@ -435,10 +521,7 @@ class LiveChannel:
         for w in waiters:
             w.done.set()
 
-    def _disconnected(self) -> None:
-        self._opened.clear()
-
-    def _receive(self, msg: Message, events: EventDispatcher | None = None) -> None:
+    def receive(self, msg: Message, events: EventSink | None = None) -> None:
         """Act on a message from the hub. Handlers of an event run on ``events``' thread,
         or here, on the calling thread, without one."""
         kind = msg.kind
@@ -461,7 +544,9 @@ class LiveChannel:
         except (FrameError, KeyError, TypeError, AttributeError, ValueError, EncodeError) as exc:
             log.warning("nbchannel: channel %r: ignored a bad %r message: %s", self.name, kind, exc)
 
-    def _deliver(self, ev: Event, events: EventDispatcher | None = None, nbytes: int = 0) -> None:
+    _receive = receive
+
+    def _deliver(self, ev: Event, events: EventSink | None = None, nbytes: int = 0) -> None:
         """Release waiters and ``events()`` iterators now; queue the handlers on ``events``
         (run them here without one)."""
         self._events += 1
@@ -480,11 +565,11 @@ class LiveChannel:
         if not handled:
             return
         if events is None:
-            self._run_handlers(ev)
+            self.run_handlers(ev)
         elif not events.submit(self, ev, nbytes):
             self._events_dropped += 1
 
-    def _run_handlers(self, ev: Event) -> None:
+    def run_handlers(self, ev: Event) -> None:
         """Call the handlers registered for ``ev`` now (those removed meanwhile are not)."""
         with self._lock:
             handlers = [*self._handlers.get(ev.name, ()), *self._handlers.get(_ANY, ())]
@@ -494,6 +579,8 @@ class LiveChannel:
             except Exception:
                 log.error("nbchannel: handler for %r on %r failed", ev.name, self.name)
                 traceback.print_exc()
+
+    _run_handlers = run_handlers
 
 
 def _check_key(key: object) -> None:

@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._version import __version__
 from ..core import protocol as P
@@ -62,10 +62,8 @@ from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError, LimitExceeded
 from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher
 from .pool import send_pool
-from .transport import IO_THREAD_NAME, Status, TransportStats
-
-if TYPE_CHECKING:
-    from .channel import LiveChannel
+from .port import ChannelPort, Status, TransportStats
+from .transport import IO_THREAD_NAME
 
 __all__ = ["HubClient", "find_kernel_id"]
 
@@ -139,7 +137,7 @@ class HubClient:
         self._lock = threading.Lock()
         self._outbox = Outbox(queue_bytes, on_ready=self._wake)
         self._control: deque[Message] = deque()
-        self._channels: dict[ChannelKey, LiveChannel] = {}
+        self._channels: dict[ChannelKey, ChannelPort] = {}
         self._status: Status = "connecting"
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -162,8 +160,8 @@ class HubClient:
         self.event_queue = EventDispatcher(
             event_queue, event_queue_bytes, on_refused=self._event_refused
         )
-        self._refusals: dict[LiveChannel, int] = {}  # refused since the last notice
-        self._noticed: dict[LiveChannel, float] = {}  # when the last notice was queued
+        self._refusals: dict[ChannelPort, int] = {}  # refused since the last notice
+        self._noticed: dict[ChannelPort, float] = {}  # when the last notice was queued
         self._notice_due: float | None = None
         # Acknowledgements (I/O thread; _batch_no, _stale and _unconfirmed under _lock).
         self._acks_on = True  # False: the hub does not know marks (an older server)
@@ -182,6 +180,9 @@ class HubClient:
         #: The hub's bounds, as its ``welcome`` states them (defaults until then).
         self._limits = DEFAULT_LIMITS
         self._max_state_bytes = DEFAULT_STATE_BYTES
+        #: Give the copies of streamed arrays back to the pool once the hub has them; False
+        #: while something else in this process keeps the messages (the kernel's own hub).
+        self.recycle_buffers = True
         self._thread = threading.Thread(target=self._run, name=IO_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -212,34 +213,34 @@ class HubClient:
     def max_state_bytes(self) -> int:
         return self._max_state_bytes
 
-    def register(self, channel: LiveChannel) -> None:
-        key = (channel._wire_scope, channel.name)
+    def register(self, channel: ChannelPort) -> None:
+        key = (channel.wire_scope, channel.name)
         with self._lock:
             old = self._channels.get(key)
             self._channels[key] = channel
             if old is not None and old is not channel:
-                old._superseded()
+                old.superseded()
                 # what the old object queued must not land in the new channel
-                self._outbox.purge(channel._wire_scope, channel.name)
+                self._outbox.purge(channel.wire_scope, channel.name)
                 self._forget_unconfirmed(key)
             if self._linked:
-                self._control.append(channel._open_message())
+                self._control.append(channel.open_message())
                 self._wake_locked()
             # otherwise the connect step opens every registered channel
 
-    def unregister(self, channel: LiveChannel) -> None:
-        key = (channel._wire_scope, channel.name)
+    def unregister(self, channel: ChannelPort) -> None:
+        key = (channel.wire_scope, channel.name)
         with self._lock:
             if self._channels.get(key) is not channel:
                 return
             del self._channels[key]
-            self._outbox.purge(channel._wire_scope, channel.name)
+            self._outbox.purge(channel.wire_scope, channel.name)
             self._forget_unconfirmed(key)
             if self._linked:
-                self._control.append(Message(P.CLOSE, channel.name, scope=channel._wire_scope))
+                self._control.append(Message(P.CLOSE, channel.name, scope=channel.wire_scope))
                 self._wake_locked()
 
-    def send(self, channel: LiveChannel, msg: Message) -> bool:
+    def send(self, channel: ChannelPort, msg: Message) -> bool:
         with self._lock:
             return self._outbox.put(msg)
 
@@ -282,6 +283,10 @@ class HubClient:
         self.event_queue.close()
         for sock in (self._wake_r, self._wake_w):
             sock.close()
+
+    def _recycle(self, batch: list[Message]) -> None:
+        if self.recycle_buffers:
+            send_pool.recycle(batch)
 
     # -- waking the I/O thread -------------------------------------------------------------
 
@@ -333,7 +338,7 @@ class HubClient:
                     self._collect_unconfirmed()
                     self._idle.notify_all()
                 for ch in list(self._channels.values()):
-                    ch._disconnected()
+                    ch.disconnected()
             if not self._stopping:
                 self.reconnects += 1
                 self._set_status("reconnecting", self.last_error)
@@ -396,8 +401,8 @@ class HubClient:
             # Re-open every channel before anything queued for it is written.
             self._control.clear()
             for ch in self._channels.values():
-                self._control.append(ch._open_message())
-                self._control.extend(ch._state_messages())
+                self._control.append(ch.open_message())
+                self._control.extend(ch.state_messages())
             self._linked = True
             self._acks_on = True
             self._mark_out = None
@@ -464,7 +469,7 @@ class HubClient:
         self._mark_out = None
         unacked = self._unacked
         while unacked and unacked[0][0] <= n:
-            send_pool.recycle(unacked.popleft()[1])  # confirmed: their copies can be reused
+            self._recycle(unacked.popleft()[1])  # confirmed: their copies can be reused
         if not unacked:
             with self._lock:
                 self._stale.clear()
@@ -510,7 +515,7 @@ class HubClient:
         self._stale.clear()
         self._mark_out = None
 
-    def _settle(self, key: ChannelKey, ch: LiveChannel, msg: Message) -> None:
+    def _settle(self, key: ChannelKey, ch: ChannelPort, msg: Message) -> None:
         """The hub answered the re-open of a channel that has unconfirmed messages."""
         with self._lock:
             held = self._unconfirmed.pop(key, None)
@@ -530,7 +535,7 @@ class HubClient:
                 self._hold_until = None
                 self._wake_locked()
 
-    def _report_lost(self, ch: LiveChannel, held: list[Message], *, to_viewers: bool) -> None:
+    def _report_lost(self, ch: ChannelPort, held: list[Message], *, to_viewers: bool) -> None:
         """Count unconfirmed messages as lost and queue a ``gap`` for each kind (under
         ``_lock``). The hub may have processed some of them: this is an upper bound."""
         counts: dict[str, int] = {}
@@ -544,7 +549,7 @@ class HubClient:
                 counts[m.kind] = counts.get(m.kind, 0) + 1
         items = counts.get(P.APPEND, 0) + counts.get(P.PUBLISH, 0)
         if items:
-            ch._dropped += items
+            ch.lost(items)
             self.lost_in_flight += items
             self.last_error = (
                 f"channel {ch.name!r}: the connection to the hub broke before it confirmed "
@@ -555,7 +560,7 @@ class HubClient:
             return
         for kind, count in counts.items():
             gap: P.GapPayload = {"kind": kind, "count": count, "reason": "dropped"}
-            self._control.append(Message.create(P.GAP, ch.name, gap, scope=ch._wire_scope))
+            self._control.append(Message.create(P.GAP, ch.name, gap, scope=ch.wire_scope))
 
     def _expire_hold(self, now: float) -> None:
         """No answer to some re-opens in time: report what they held back, carry on."""
@@ -574,7 +579,7 @@ class HubClient:
 
     # -- refused events (I/O thread) ------------------------------------------------------
 
-    def _event_refused(self, ch: LiveChannel) -> None:
+    def _event_refused(self, ch: ChannelPort) -> None:
         """The event queue refused an event of ``ch``: tell its viewers, coalesced."""
         self._refusals[ch] = self._refusals.get(ch, 0) + 1
         now = time.monotonic()
@@ -599,7 +604,7 @@ class HubClient:
             if ch not in self._refusals:
                 del self._noticed[ch]
 
-    def _notify_refused(self, ch: LiveChannel, now: float) -> None:
+    def _notify_refused(self, ch: ChannelPort, now: float) -> None:
         count = self._refusals.pop(ch, 0)
         self._noticed[ch] = now
         if not count:
@@ -615,9 +620,9 @@ class HubClient:
             )
         ch.last_error = f"{about}: {count} more events dropped"
         notice: P.RefusedPayload = {"kind": P.EVENT, "count": count, "limit": limit}
-        msg = Message.create(P.REFUSED, ch.name, notice, scope=ch._wire_scope)
+        msg = Message.create(P.REFUSED, ch.name, notice, scope=ch.wire_scope)
         with self._lock:
-            if self._channels.get((ch._wire_scope, ch.name)) is ch:
+            if self._channels.get((ch.wire_scope, ch.name)) is ch:
                 self._outbox.put(msg)
 
     def _timeout(self, now: float, writing: bool) -> float | None:
@@ -696,7 +701,7 @@ class HubClient:
                         self.sent_messages += self._inflight
                         self._inflight = 0
                         if not self._acks_on:
-                            send_pool.recycle(batch)  # written out: their copies can be reused
+                            self._recycle(batch)  # written out: their copies can be reused
                         # (otherwise they are given back once the hub acknowledges them)
                         batch = []
                     if n:
@@ -756,7 +761,7 @@ class HubClient:
                 continue
             if self._unconfirmed and (kind == P.OPENED or (kind == P.ERROR and msg.key == P.OPEN)):
                 self._settle(key, ch, msg)
-            ch._receive(msg, self.event_queue)
+            ch.receive(msg, self.event_queue)
 
     def _welcome(self, msg: Message) -> None:
         info = msg.value() or {}

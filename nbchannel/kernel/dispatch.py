@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .channel import Event, LiveChannel
+    from .port import ChannelPort, Event
 
 __all__ = [
     "DEFAULT_EVENT_QUEUE",
@@ -54,14 +54,14 @@ class EventDispatcher:
         max_events: int = DEFAULT_EVENT_QUEUE,
         max_bytes: int = DEFAULT_EVENT_QUEUE_BYTES,
         *,
-        on_refused: Callable[[LiveChannel], None] | None = None,
+        on_refused: Callable[[ChannelPort], None] | None = None,
     ) -> None:
         if max_events < 1 or max_bytes < 1:
             raise ValueError("the event queue needs room for at least one event")
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.on_refused = on_refused
-        self._queue: deque[tuple[LiveChannel, Event, int]] = deque()
+        self._queue: deque[tuple[ChannelPort, Event, int]] = deque()
         self._bytes = 0
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -75,7 +75,7 @@ class EventDispatcher:
         """Events waiting for their handlers right now."""
         return len(self._queue)
 
-    def submit(self, channel: LiveChannel, event: Event, nbytes: int = 0) -> bool:
+    def submit(self, channel: ChannelPort, event: Event, nbytes: int = 0) -> bool:
         """Queue ``event`` for ``channel``'s handlers; False (and refused) when full.
 
         An event larger than the byte bound is still taken when nothing else waits, so a
@@ -128,6 +128,6 @@ class EventDispatcher:
                 channel, event, nbytes = queue.popleft()
                 self._bytes -= nbytes
             try:
-                channel._run_handlers(event)
+                channel.run_handlers(event)
             except Exception:  # pragma: no cover - _run_handlers reports handlers' errors
                 log.exception("nbchannel: delivering an event to %r failed", channel.name)

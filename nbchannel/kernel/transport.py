@@ -1,104 +1,79 @@
-"""The small interface between a ``LiveChannel`` and whatever carries its messages.
+"""The transports of a ``LiveChannel``, and the choice of the process-wide one.
 
-Two transports exist: :class:`~nbchannel.kernel.client.HubClient` (a socket to the server
-extension's hub, run by its own I/O thread) and :class:`DetachedTransport` (no hub in this
-environment: nothing leaves the process). A comm-based transport for front ends without a
-Jupyter server plugs in here too.
+Three transports exist, all behind the :class:`~nbchannel.kernel.port.Transport` interface:
+
+* :class:`~nbchannel.kernel.client.HubClient`: a socket to the server extension's hub, run
+  by its own I/O thread (JupyterLab and Notebook 7 with nbchannel in the server);
+* :class:`~nbchannel.kernel.comm.CommTransport`: no hub to reach, so the kernel serves the
+  views itself over each widget's comm (VS Code, Colab, standalone Voilà, a server without
+  the extension); where a hub exists it runs next to the hub client, for views that cannot
+  reach the hub (:class:`~nbchannel.kernel.comm.FanOutTransport`);
+* :class:`DetachedTransport`: not in a kernel at all (plain ``python``): nothing leaves the
+  process.
+
+:func:`default_transport` picks one per process; the modules of the transports not chosen
+are never imported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import warnings
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 from ..core.address import ENV_ADDRESS
 from ..core.codec import DEFAULT_LIMITS, Limits
 from ..core.message import Message
 from ..core.protocol import DEFAULT_STATE_BYTES
-
-if TYPE_CHECKING:
-    from .channel import LiveChannel
+from .port import ChannelPort, NbChannelWarning, Status, Transport, TransportStats
 
 __all__ = [
     "DetachedTransport",
     "NbChannelWarning",
+    "Status",
     "Transport",
     "TransportStats",
     "default_transport",
+    "events_not_live_message",
+    "in_kernel",
+    "set_default_transport",
 ]
 
 log = logging.getLogger("nbchannel")
 
-#: Name of the thread that delivers events (and runs handlers) in every transport.
+#: Name of the hub client's I/O thread, which delivers events from the hub.
 IO_THREAD_NAME = "nbchannel-io"
+#: Name of the comm transport's thread, which runs the kernel's own hub.
+COMM_THREAD_NAME = "nbchannel-comm"
+#: How the comm transport names itself in ``stats["transport"]``.
+COMM_TRANSPORT = "kernel (comm)"
 
-Status = Literal["connecting", "connected", "reconnecting", "unavailable"]
-
-
-class NbChannelWarning(UserWarning):
-    """A degraded mode the user should know about (no hub, dropped messages …)."""
-
-
-class TransportStats(TypedDict):
-    """What a transport reports about itself."""
-
-    transport: str
-    status: str
-    queued_bytes: int
-    sent_messages: int
-    sent_bytes: int
-    dropped: int
-    reconnects: int
+_warned_stale = False
+_warned_lock = threading.Lock()
 
 
-class Transport(Protocol):
-    """What a :class:`~nbchannel.kernel.channel.LiveChannel` needs from its carrier.
+def events_not_live_message(what: str) -> str:
+    """The words of the stale-read warning and of the ``wait()`` error."""
+    return (
+        f"nbchannel: {what}: in this front end, widget events reach the kernel only after "
+        "the running cell finishes (no nbchannel hub is reachable, and the front end does "
+        "not send comm messages while a cell runs), so values reflect the events processed "
+        "so far. Use on_click/on_change handlers (they run when the events arrive), or "
+        "JupyterLab or Notebook 7 with nbchannel installed in the Jupyter server's "
+        "environment, or JupyterLab >= 4.4 with ipykernel >= 7 (comms over subshells)."
+    )
 
-    Every method is thread-safe and never blocks on the network.
-    """
 
-    @property
-    def status(self) -> Status:
-        """``connected``, ``connecting``, ``reconnecting`` or ``unavailable``."""
-        ...
-
-    @property
-    def kernel_id(self) -> str | None:
-        """The scope browsers use for this kernel's channels (None: not reachable)."""
-        ...
-
-    @property
-    def limits(self) -> Limits:
-        """The frame limits of the other side: every message is checked against them."""
-        ...
-
-    @property
-    def max_state_bytes(self) -> int:
-        """The most retained state one channel may hold (``c.NbChannel.state_bytes``)."""
-        ...
-
-    def register(self, channel: LiveChannel) -> None:
-        """Start carrying ``channel`` (opens it at the hub, now or on connect)."""
-        ...
-
-    def unregister(self, channel: LiveChannel) -> None:
-        """Stop carrying ``channel`` and close it at the hub."""
-        ...
-
-    def send(self, channel: LiveChannel, msg: Message) -> bool:
-        """Queue ``msg``; False if the bounded queue dropped it."""
-        ...
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until everything queued so far has been written; False on timeout."""
-        ...
-
-    def stats(self) -> TransportStats:
-        """Counters of this transport."""
-        ...
+def warn_stale_read(what: str) -> None:
+    """Warn once per process that ``what`` may be stale (events wait for the cell's end)."""
+    global _warned_stale
+    with _warned_lock:
+        if _warned_stale:
+            return
+        _warned_stale = True
+    warnings.warn(events_not_live_message(what), NbChannelWarning, stacklevel=4)
 
 
 class DetachedTransport:
@@ -129,7 +104,7 @@ class DetachedTransport:
     def max_state_bytes(self) -> int:
         return DEFAULT_STATE_BYTES
 
-    def register(self, channel: LiveChannel) -> None:
+    def register(self, channel: ChannelPort) -> None:
         with self._lock:
             if self._warned:
                 return
@@ -144,10 +119,10 @@ class DetachedTransport:
             stacklevel=3,
         )
 
-    def unregister(self, channel: LiveChannel) -> None:
+    def unregister(self, channel: ChannelPort) -> None:
         pass
 
-    def send(self, channel: LiveChannel, msg: Message) -> bool:
+    def send(self, channel: ChannelPort, msg: Message) -> bool:
         with self._lock:
             self._dropped += 1
         return False
@@ -171,15 +146,51 @@ _default: Transport | None = None
 _default_lock = threading.Lock()
 
 
+def in_kernel() -> bool:
+    """Whether this process is an IPython kernel that can open comms to a front end.
+
+    Never imports ipykernel itself: a plain ``python`` process has not loaded it.
+    """
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from ipykernel.kernelbase import Kernel
+
+        return bool(Kernel.initialized())
+    except Exception:  # an unusual ipykernel: treat it as no kernel
+        return False
+
+
 def default_transport() -> Transport:
-    """The process-wide transport: the hub client if the environment names a hub."""
+    """The process-wide transport.
+
+    * ``NBCHANNEL_ADDRESS`` set (a Jupyter server with the extension started this kernel):
+      the hub client, and, in a kernel, the comm transport next to it for views that
+      cannot reach the hub (VS Code attached to the server);
+    * no hub, in a kernel: the comm transport (the kernel serves the views itself);
+    * neither: :class:`DetachedTransport`.
+    """
     global _default
     with _default_lock:
         if _default is None:
             if os.environ.get(ENV_ADDRESS):
                 from .client import HubClient
 
-                _default = HubClient.from_environment()
+                hub = HubClient.from_environment()
+                if in_kernel():
+                    from .comm import CommTransport, FanOutTransport
+
+                    comm = CommTransport(kernel_id=hub.kernel_id, events=hub.event_queue)
+                    _default = FanOutTransport(hub, comm)
+                else:
+                    _default = hub
+            elif in_kernel():
+                from .comm import CommTransport
+
+                _default = CommTransport(
+                    reason=f"{ENV_ADDRESS} is not set: this kernel was not started by a Jupyter "
+                    "server running the nbchannel extension"
+                )
             else:
                 _default = DetachedTransport(
                     f"{ENV_ADDRESS} is not set: this kernel was not started by a Jupyter server "

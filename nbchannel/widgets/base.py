@@ -63,6 +63,10 @@ class LiveWidget(anywidget.AnyWidget):
     _channel = traitlets.Unicode("").tag(sync=True)
     _scope = traitlets.Unicode("").tag(sync=True)
     _config = traitlets.Dict().tag(sync=True)
+    #: How views reach the channel: ``"hub"`` (the server's hub), ``"hub+comm"`` (the hub,
+    #: or the widget's comm where the hub is not reachable), ``"comm"`` (only the comm: the
+    #: kernel serves its views itself) or ``""`` (nowhere).
+    _transport = traitlets.Unicode("").tag(sync=True)
 
     #: The view this class renders (set by subclasses).
     KIND = ""
@@ -93,8 +97,12 @@ class LiveWidget(anywidget.AnyWidget):
             _channel=name,
             _scope=address or "",
             _config={k: v for k, v in config.items() if v is not None},
+            _transport=_transport_kind(self.channel.transport),
             **kwargs,
         )
+        attach = getattr(self.channel.transport, "attach", None)
+        if attach is not None:
+            attach(self)  # views that cannot reach a hub are served over this comm
 
     def _check_config(self, config: object) -> dict[str, Any]:
         if config is None:
@@ -112,4 +120,27 @@ class LiveWidget(anywidget.AnyWidget):
         """Close the widget (and its channel, if the widget created it)."""
         if getattr(self, "_owns_channel", False):
             self.channel.close()
+        detach = getattr(getattr(self, "channel", None), "transport", None)
+        detach = getattr(detach, "detach", None)
+        if detach is not None:
+            detach(self)
         super().close()
+
+    def _events_seen_so_far(self, what: str) -> None:
+        """A cell reads ``what`` (a value events change): warn once where events arrive
+        only when the cell ends (see ``LiveChannel.note_read``)."""
+        self.channel.note_read(f"{type(self).__name__}.{what}")
+
+    def _events_can_arrive(self, what: str, timeout: float | None) -> None:
+        """Raise ``EventsNotLive`` at once where a running cell cannot get the event."""
+        self.channel.check_events_can_arrive(f"{type(self).__name__}.{what}", timeout)
+
+
+def _transport_kind(transport: object) -> str:
+    """The ``_transport`` trait for a channel's transport (see :class:`LiveWidget`)."""
+    has_comm = hasattr(transport, "attach")
+    if transport.stats()["status"] == "unavailable" and not has_comm:  # type: ignore[attr-defined]
+        return ""
+    if has_comm:
+        return "hub+comm" if hasattr(transport, "hub") else "comm"
+    return "hub"

@@ -99,11 +99,13 @@ class Button(_Control):
     @property
     def clicks(self) -> int:
         """How many times the button was clicked (since creation or :meth:`reset`)."""
+        self._events_seen_so_far("clicks")
         return self._clicks
 
     @property
     def clicked(self) -> bool:
         """True once the button has been clicked (since creation or :meth:`reset`)."""
+        self._events_seen_so_far("clicked")
         return self._clicks > 0
 
     def reset(self) -> None:
@@ -131,6 +133,7 @@ class Button(_Control):
         Clicks the button ignores (while disabled) do not count.
         """
         timeout = _checks.timeout(timeout, self, ".wait_click(timeout=...)")
+        self._events_can_arrive("wait_click()", timeout)
         self._clicked.wait(timeout, "click", f"Button {self.label!r}")
         assert self._last_click is not None
         return self._last_click
@@ -178,6 +181,7 @@ class _ValueControl(_Control, Generic[T]):
     @property
     def value(self) -> T:
         """The current value — set by the user in the page, or by the kernel."""
+        self._events_seen_so_far("value")
         return self._value
 
     @value.setter
@@ -196,6 +200,7 @@ class _ValueControl(_Control, Generic[T]):
         Changes the control refuses (a bad value, or while disabled) do not count.
         """
         timeout = _checks.timeout(timeout, self, ".wait_change(timeout=...)")
+        self._events_can_arrive("wait_change()", timeout)
         self._changed.wait(timeout, "change", type(self).__name__)
         return self._value
 

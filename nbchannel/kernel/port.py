@@ -1,0 +1,173 @@
+"""The two small interfaces between a channel and what carries it, and nothing else.
+
+A :class:`~nbchannel.kernel.channel.LiveChannel` talks to its carrier through a
+:class:`Transport`; a transport talks back to the channel through its :class:`ChannelPort`.
+Both sides depend on this module and on nothing of each other, so the channel, the hub
+client, the comm transport and the event thread import no one in a circle::
+
+    channel.py ──▶ port.py ◀── client.py (HubClient)
+                     ▲    ◀── comm.py (CommTransport, FanOutTransport)
+                     └─────── dispatch.py (EventDispatcher)
+
+The :class:`Event` a browser sends lives here too, since every side hands it around.
+Nothing here does I/O or imports more than the shared core's message type.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+
+if TYPE_CHECKING:
+    from ..core.codec import Limits
+    from ..core.message import Message
+
+__all__ = [
+    "ChannelPort",
+    "Event",
+    "EventSink",
+    "NbChannelWarning",
+    "Status",
+    "Transport",
+    "TransportStats",
+]
+
+Status = Literal["connecting", "connected", "reconnecting", "unavailable"]
+
+
+class NbChannelWarning(UserWarning):
+    """A degraded mode the user should know about (no hub, dropped messages …)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event a browser sent to a channel, e.g. a click.
+
+    ``name`` is the event's name (``"click"``), ``value`` its payload (numpy arrays and bytes
+    included), ``channel`` the channel's name and ``received`` the ``time.time()`` at which
+    the kernel received it.
+    """
+
+    name: str
+    value: Any
+    channel: str
+    received: float = field(default_factory=time.time)
+
+
+class TransportStats(TypedDict):
+    """What a transport reports about itself."""
+
+    transport: str
+    status: str
+    queued_bytes: int
+    sent_messages: int
+    sent_bytes: int
+    dropped: int
+    reconnects: int
+
+
+class EventSink(Protocol):
+    """Where a transport hands events that have handlers (the event thread's queue)."""
+
+    def submit(self, channel: ChannelPort, event: Event, nbytes: int = 0) -> bool:
+        """Queue ``event`` for ``channel``'s handlers; False if it was refused (full)."""
+        ...
+
+
+class ChannelPort(Protocol):
+    """What a transport sees of a channel: its address, what to (re)send, and callbacks.
+
+    Every callback is cheap and never blocks: transports call them from their I/O thread.
+    """
+
+    @property
+    def name(self) -> str:
+        """The channel's name."""
+        ...
+
+    @property
+    def wire_scope(self) -> str | None:
+        """The channel's scope on the wire (None: the kernel's own scope)."""
+        ...
+
+    #: The last problem reported for this channel (transports may set it).
+    last_error: str
+
+    def open_message(self) -> Message:
+        """The ``open`` that (re)opens the channel, with its epoch once it has one."""
+        ...
+
+    def state_messages(self) -> list[Message]:
+        """The retained state, to re-send after a reconnect."""
+        ...
+
+    def receive(self, msg: Message, events: EventSink | None = None) -> None:
+        """Act on a message for this channel (opened, presence, event, error, gap …).
+
+        Handlers of an event are queued on ``events``, or run on the calling thread
+        without one."""
+        ...
+
+    def run_handlers(self, event: Event) -> None:
+        """Call the handlers registered for ``event`` now (the event thread does)."""
+        ...
+
+    def disconnected(self) -> None:
+        """The connection carrying the channel broke; it will be re-opened."""
+        ...
+
+    def superseded(self) -> None:
+        """A newer channel of the same address took this one's place: it is closed."""
+        ...
+
+    def lost(self, count: int) -> None:
+        """``count`` messages written to the channel never reached the other side."""
+        ...
+
+
+class Transport(Protocol):
+    """What a :class:`~nbchannel.kernel.channel.LiveChannel` needs from its carrier.
+
+    Every method is thread-safe and never blocks on the network.
+    """
+
+    @property
+    def status(self) -> Status:
+        """``connected``, ``connecting``, ``reconnecting`` or ``unavailable``."""
+        ...
+
+    @property
+    def kernel_id(self) -> str | None:
+        """The scope browsers use for this kernel's channels (None: not reachable)."""
+        ...
+
+    @property
+    def limits(self) -> Limits:
+        """The frame limits of the other side: every message is checked against them."""
+        ...
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The most retained state one channel may hold (``c.NbChannel.state_bytes``)."""
+        ...
+
+    def register(self, channel: ChannelPort) -> None:
+        """Start carrying ``channel`` (opens it at the hub, now or on connect)."""
+        ...
+
+    def unregister(self, channel: ChannelPort) -> None:
+        """Stop carrying ``channel`` and close it at the hub."""
+        ...
+
+    def send(self, channel: ChannelPort, msg: Message) -> bool:
+        """Queue ``msg``; False if the bounded queue dropped it."""
+        ...
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued so far has been written; False on timeout."""
+        ...
+
+    def stats(self) -> TransportStats:
+        """Counters of this transport."""
+        ...
