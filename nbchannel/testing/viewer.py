@@ -1,8 +1,11 @@
 """A Python client that speaks the browser protocol — for tests, benchmarks and scripts.
 
-It applies what it receives the way the browser client does: a ``subscribed`` with
-``reset`` clears the channel's view, ``set``/``unset`` update its state, ``append`` items
-are kept with their offsets, and ``gap`` markers are recorded. Reconnecting and calling
+It applies what it receives the way the browser client does (``js/src/apply.js``; both run
+the recorded sequences of ``tests/fixtures/apply/``): nothing before the first
+``subscribed``; a ``subscribed`` with ``reset`` clears the channel's view, ``set``/``unset``
+update its state, ``append`` items are kept with their offsets (one whose offset was
+already seen is dropped and noted in ``duplicates``), and ``gap`` markers are recorded.
+Reconnecting and calling
 :meth:`Viewer.subscribe` with ``resume=True`` resumes every channel from its last offset.
 
 ::
@@ -49,12 +52,22 @@ class ChannelView:
     resets: int = 0
     #: Offset of the next item expected.
     next_offset: int = 0
+    #: Whether a ``subscribed`` arrived (what comes before belongs to an earlier subscription).
+    ready: bool = False
+    #: Offsets of appends dropped because they were already seen (a replay that overlapped
+    #: what an earlier connection delivered). A hub that resumes right sends none.
+    duplicates: list[int] = field(default_factory=list)
 
     def apply(self, msg: Message) -> None:
         """Update the view with one message from the hub."""
         kind = msg.kind
+        if kind != P.SUBSCRIBED and not self.ready:
+            return
         if kind == P.APPEND:
             assert msg.offset is not None
+            if msg.offset < self.next_offset:
+                self.duplicates.append(msg.offset)
+                return
             self.items.append((msg.offset, msg.value()))
             self.next_offset = msg.offset + 1
         elif kind == P.PUBLISH:
@@ -66,6 +79,7 @@ class ChannelView:
             self.state.pop(msg.key or "", None)
         elif kind == P.SUBSCRIBED:
             info = msg.value()
+            self.ready = True
             self.waiting = info["waiting"]
             self.closed = False
             # the whole state follows every `subscribed`; keys not in it were deleted
