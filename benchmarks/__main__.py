@@ -2,12 +2,14 @@
 
 Starts real Jupyter servers and kernels (and a raw tornado WebSocket server), measures every
 metric on every path side by side in one run, prints a table with the ratios A/B, A/B0 and
-A/C, and saves everything as JSON::
+A/C (and A-stream/A, A-sse/A, A-poll/A for nbchannel's HTTP fallbacks), and saves
+everything as JSON::
 
     python -m benchmarks                       # full run, a few minutes
     python -m benchmarks --quick               # seconds, tiny sizes: proves it runs
     python -m benchmarks --only 1,2,fanout     # some metrics (numbers or names)
     python -m benchmarks --paths A,C           # some paths
+    python -m benchmarks --paths A,A-stream,A-sse,A-poll   # WebSocket vs HTTP fallbacks
     python -m benchmarks --reps 5 --json out.json
 
 Metrics: 1 throughput, 2 latency, 3 events, 4 arrays, 5 fanout, 6 slow, 7 browser
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run: a smoke test")
     parser.add_argument("--only", metavar="METRICS", help="comma-separated numbers or names")
     parser.add_argument(
-        "--paths", metavar="KEYS", help="comma-separated: A, B, B0, C (default all)"
+        "--paths",
+        metavar="KEYS",
+        help="comma-separated: A, B, B0, C, A-stream, A-sse, A-poll (default all)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per metric (default 3; quick 1)")
     parser.add_argument(

@@ -45,6 +45,8 @@ class NbcReceiver:
         self.stalled: WebSocketClientConnection | None = None
         self.tally: Tally | None = None
         self.subscribed = asyncio.Event()
+        #: Set by the first ``heartbeat`` frame (the HTTP stream's sign that it is attached).
+        self.heartbeat = asyncio.Event()
         self.errors: list[Any] = []
         #: Acknowledge every second stream item with an ``ack`` event (for a sender that
         #: paces itself on its viewer, see ``_nbc_window``).
@@ -96,17 +98,25 @@ class NbcReceiver:
                 v = loads(m.payload)
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)
-                if self.ack and self.ws is not None and v["seq"] % 2:  # every second item
+                if self.ack and v["seq"] % 2:  # every second item
                     scope, name = self._route
-                    ack = Message.create(P.EVENT, name, {"seq": v["seq"]}, scope=scope, key="ack")
-                    self.ws.send_binary(encode_frame([ack]))
+                    self._send_ack(
+                        Message.create(P.EVENT, name, {"seq": v["seq"]}, scope=scope, key="ack")
+                    )
             elif kind == P.GAP and tally is not None:
                 tally.reported_dropped += int(loads(m.payload).get("count", 0))
             elif kind == P.SUBSCRIBED:
                 if not loads(m.payload).get("waiting"):
                     self.subscribed.set()
+            elif kind == P.HEARTBEAT:
+                self.heartbeat.set()
             elif kind == P.ERROR:
                 self.errors.append(m.value())
+
+    def _send_ack(self, ack: Message) -> None:
+        """Send an ``ack`` event without waiting (called while frames are being read)."""
+        if self.ws is not None:
+            self.ws.send_binary(encode_frame([ack]))
 
     def close(self) -> None:
         """Close the WebSocket."""
@@ -145,8 +155,12 @@ class NbcPath:
         await self.ctl.execute(f"_nbc_open({name!r}, {history!r})")
         return name
 
+    async def _connect(self) -> NbcReceiver:
+        """A reading viewer of this path's transport."""
+        return await NbcReceiver.connect(self.server)
+
     async def _receivers(self, name: str, tallies: list[Tally | None]) -> list[NbcReceiver]:
-        rxs = await asyncio.gather(*(NbcReceiver.connect(self.server) for _ in tallies))
+        rxs = await asyncio.gather(*(self._connect() for _ in tallies))
         for rx, tally in zip(rxs, tallies, strict=True):
             await rx.subscribe(self.kernel_id, name, tally)
         await asyncio.wait_for(asyncio.gather(*(rx.subscribed.wait() for rx in rxs)), 30)

@@ -64,13 +64,17 @@ def _target(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """The report as an aligned text table, with a legend."""
-    keys = list(PATHS)
-    head = ["metric", "unit", *[PATHS[k] for k in keys], *[n for n, _ in RATIOS], "target", "A met"]
+    """The report as an aligned text table, with a legend.
+
+    Only the paths that ran get a column, and only the ratios that any row has."""
+    ran = {k for row in report["rows"] for k in row["values"]}
+    keys = [k for k in PATHS if k in ran] or list(PATHS)
+    names = [n for n, _, _ in RATIOS if any(n in row["ratios"] for row in report["rows"])]
+    head = ["metric", "unit", *[PATHS[k] for k in keys], *names, "target", "A met"]
     lines = [head]
     for row in report["rows"]:
         unit = row["unit"] + {"higher": " ↑", "lower": " ↓"}.get(row["better"], "")
-        ratios = [_ratio(row["ratios"].get(n)) if row["ratios"] else "" for n, _ in RATIOS]
+        ratios = [_ratio(row["ratios"].get(n)) if row["ratios"] else "" for n in names]
         goal, met = _target(row)
         lines.append([row["table_label"], unit, *[_cell(row, k) for k in keys], *ratios, goal, met])
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
@@ -96,12 +100,20 @@ def format_table(report: dict[str, Any]) -> str:
         "(v1.kernel.websocket.jupyter.org), default IOPub limits; B0 = the same with "
         "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
         "one message per frame.",
-        "4 (A): the sender keeps at most 6 arrays unacknowledged by its viewer (ack events, "
-        "which reach the running cell); unpaced, a sender faster than its viewer gets gap "
+        "A-stream, A-sse, A-poll = A's kernel and hub read over the HTTP fallbacks (binary "
+        "stream, text/event-stream, long-polling); the viewer's sub, events and acks go as "
+        "POST nbchannel/send, one in flight.",
+        "4 (A and A-*): the sender keeps at most 6 arrays unacknowledged by its viewer (ack "
+        "events, which reach the running cell); unpaced, a sender faster than its viewer gets gap "
         "markers for that viewer, by design.",
         f"load average (1 min) before {env['load_average_before'][0]:.2f}, after "
         f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
     ]
+    for goal in report.get("goals", []):
+        value = goal["value"]
+        shown = "no data" if value is None else _num(value) if value else "0"
+        met = {True: "met", False: "NOT met"}.get(goal.get("met"), "not judged")
+        legend.append(f"goal {goal['label']}: {shown} ({met})")
     for row in report["rows"]:
         for key, v in row["values"].items():
             if v.get("error"):

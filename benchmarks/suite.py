@@ -6,7 +6,11 @@ that a noisy moment hits every path alike):
 * **A** — nbchannel: ``LiveChannel`` in a kernel → hub → ``nbchannel/ws``;
 * **B** — an ipywidgets widget's comm → jupyter-server's kernel WebSocket (v1 protocol),
   with jupyter-server's default IOPub rate limits; **B0** — the same with them off;
-* **C** — a raw tornado WebSocket server → client, one message per frame (the ceiling).
+* **C** — a raw tornado WebSocket server → client, one message per frame (the ceiling);
+* **A-stream**, **A-sse**, **A-poll** — path A's kernel and hub with the viewer on an HTTP
+  fallback instead of the WebSocket (``docs/http-transports.md``): the binary stream, the
+  same as ``text/event-stream``, or long-polling; what the viewer sends goes as ``POST
+  nbchannel/send`` (``benchmarks/http_path.py``).
 
 Metrics (``--only`` takes their names or numbers):
 
@@ -36,10 +40,23 @@ from typing import Any
 from nbchannel.testing import JupyterServer
 
 from .comm_path import NO_LIMITS, CommPath
+from .http_path import LABELS as HTTP_LABELS
+from .http_path import HttpPath, Transport
 from .nbc_path import NbcPath
 from .raw_ws import RawPath
 
-__all__ = ["FULL", "METRICS", "QUICK", "Row", "Sizes", "parse_only", "parse_paths", "run_suite"]
+__all__ = [
+    "FULL",
+    "GOALS",
+    "METRICS",
+    "QUICK",
+    "Goal",
+    "Row",
+    "Sizes",
+    "parse_only",
+    "parse_paths",
+    "run_suite",
+]
 
 MiB = 1 << 20
 
@@ -49,7 +66,15 @@ class Sizes:
     """How big each measurement is."""
 
     burst: dict[str, int] = field(
-        default_factory=lambda: {"A": 200_000, "B": 20_000, "B0": 20_000, "C": 100_000}
+        default_factory=lambda: {
+            "A": 200_000,
+            "B": 20_000,
+            "B0": 20_000,
+            "C": 100_000,
+            "A-stream": 200_000,
+            "A-sse": 200_000,
+            "A-poll": 200_000,
+        }
     )
     paced_n: int = 1_000
     paced_rate: float = 500.0
@@ -68,7 +93,15 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    burst={"A": 2_000, "B": 500, "B0": 500, "C": 2_000},
+    burst={
+        "A": 2_000,
+        "B": 500,
+        "B0": 500,
+        "C": 2_000,
+        "A-stream": 2_000,
+        "A-sse": 2_000,
+        "A-poll": 2_000,
+    },
     paced_n=50,
     events_n=2,
     events_gap=0.05,
@@ -88,8 +121,21 @@ PATHS = {
     "B": "B comm",
     "B0": "B0 comm, no limit",
     "C": "C raw WS",
+    "A-stream": HTTP_LABELS["stream"],
+    "A-sse": HTTP_LABELS["sse"],
+    "A-poll": HTTP_LABELS["poll"],
 }
-RATIOS = [("A/B", "B"), ("A/B0", "B0"), ("A/C", "C")]
+_TRANSPORTS: dict[str, Transport] = {"A-stream": "stream", "A-sse": "sse", "A-poll": "poll"}
+HTTP_PATHS = list(_TRANSPORTS)
+#: Ratio columns: (name, numerator path, denominator path).
+RATIOS = [
+    ("A/B", "A", "B"),
+    ("A/B0", "A", "B0"),
+    ("A/C", "A", "C"),
+    ("A-stream/A", "A-stream", "A"),
+    ("A-sse/A", "A-sse", "A"),
+    ("A-poll/A", "A-poll", "A"),
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +153,10 @@ class Row:
     ratio: bool = True
 
 
+_BURST = "small messages, as fast as possible"
+_PACED = "small messages at 500/s"
+
+
 @dataclass
 class Measurement:
     """One kind of run of one metric: a call per path, repeated, and the rows it feeds."""
@@ -121,8 +171,8 @@ class Measurement:
 MEASUREMENTS: list[Measurement] = [
     Measurement(
         "throughput",
-        "small messages, as fast as possible",
-        ["A", "B", "B0", "C"],
+        _BURST,
+        ["A", "B", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.burst(s.burst[p.key]),
         [
             Row("throughput", "1 small msgs delivered", "rate", "msg/s", "higher", (">=", 150_000)),
@@ -131,8 +181,8 @@ MEASUREMENTS: list[Measurement] = [
     ),
     Measurement(
         "latency",
-        "small messages at 500/s",
-        ["A", "B", "B0", "C"],
+        _PACED,
+        ["A", "B", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.paced(s.paced_n, s.paced_rate),
         [
             Row("latency", "2 one-way latency p50", "p50_ms", "ms", "lower", ("<=", 0.5)),
@@ -142,21 +192,21 @@ MEASUREMENTS: list[Measurement] = [
     Measurement(
         "events",
         "events while the cell sleeps",
-        ["A", "B"],
+        ["A", "B", *HTTP_PATHS],
         lambda p, s: p.events("sleeping", s.events_n, s.events_gap, s.events_lead),
         [Row("events", "3 event→handler, sleeping", "median_ms", "ms", "lower", ("<=", 1.0))],
     ),
     Measurement(
         "events",
         "events while the cell spins",
-        ["A", "B"],
+        ["A", "B", *HTTP_PATHS],
         lambda p, s: p.events("spinning", s.events_n, s.events_gap, s.events_lead),
         [Row("events", "  event→handler, spinning", "median_ms", "ms", "lower", ("<=", 10.0))],
     ),
     Measurement(
         "arrays",
         "1 MiB float64 arrays",
-        ["A", "B", "B0", "C"],
+        ["A", "B", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.arrays(s.arrays_n, s.array_bytes),
         [
             Row("arrays", "4 1 MiB arrays", "mib_per_s", "MiB/s", "higher", (">=", 1_200)),
@@ -185,6 +235,28 @@ MEASUREMENTS: list[Measurement] = [
             Row("slow", "  fast client p99", "p99_ms", "ms", "lower"),
         ],
     ),
+]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal for a path's median in a row, or for its ratio to another path's (``over``)."""
+
+    label: str
+    measurement: str
+    field: str
+    path: str
+    op: str
+    value: float
+    over: str | None = None
+
+
+#: Goals of the HTTP fallbacks (judged in full runs, shown under the table).
+GOALS = [
+    Goal("A-stream small msgs/s ≥ 0.5 × A's", _BURST, "rate", "A-stream", ">=", 0.5, over="A"),
+    Goal("A-poll small msgs/s ≥ 20,000", _BURST, "rate", "A-poll", ">=", 20_000),
+    Goal("A-poll small msgs lost = 0", _BURST, "lost", "A-poll", "==", 0),
+    Goal("A-poll one-way latency p50 ≤ 50 ms", _PACED, "p50_ms", "A-poll", "<=", 50),
 ]
 
 METRICS = ["throughput", "latency", "events", "arrays", "fanout", "slow", "browser"]
@@ -242,6 +314,8 @@ class _Paths:
         """Start what ``keys`` need, servers and kernels each in parallel (startup dominates
         a quick run)."""
         jobs: list[Awaitable[Any]] = []
+        if keys & {*HTTP_PATHS}:
+            keys = keys | {"A"}  # their kernel is path A's
         if keys & {"A", "B"} and "_shared" not in self.paths:
             jobs.append(self._start_shared())
         if "B0" in keys and "B0" not in self.paths:
@@ -250,6 +324,8 @@ class _Paths:
             jobs.append(self.get("C"))
         await asyncio.gather(*jobs)
         await asyncio.gather(*(self.get(k) for k in keys & {"A", "B"}))
+        for k in keys & {*HTTP_PATHS}:
+            await self.get(k)
 
     async def _start_shared(self) -> None:
         self.paths["_shared"] = await self.server()
@@ -268,6 +344,8 @@ class _Paths:
                 self.paths[key] = await CommPath.start(server, key="B0", label=PATHS["B0"])
             elif key == "C":
                 self.paths[key] = await RawPath.start()
+            elif key in HTTP_PATHS:
+                self.paths[key] = HttpPath(await self.get("A"), _TRANSPORTS[key])
         return self.paths[key]
 
     async def fresh(self, key: str) -> tuple[Any, JupyterServer]:
@@ -278,7 +356,7 @@ class _Paths:
         return await CommPath.start(server, key=key, label=PATHS[key]), server
 
     async def close(self) -> None:
-        for key, path in self.paths.items():
+        for key, path in sorted(self.paths.items(), key=lambda kv: kv[0] == "A"):
             if not key.startswith("_"):
                 with contextlib.suppress(Exception):
                     await path.close()
@@ -303,17 +381,19 @@ async def _measure(
         gc.enable()
     summary["seconds"] = time.monotonic() - t0
     _log(
-        f"  [{rep + 1}/{reps}] {meas.metric:<10} {key:<2} {meas.name}: {_brief(summary, meas.rows)}"
+        f"  [{rep + 1}/{reps}] {meas.metric:<10} {key:<8} {meas.name}: {_brief(summary, meas.rows)}"
     )
     return summary
 
 
 def parse_paths(spec: str | None) -> list[str]:
-    """``--paths A,C`` → path keys, in table order."""
+    """``--paths A,C,a-poll`` → path keys (any case), in table order."""
     if not spec:
         return list(PATHS)
-    chosen = {p.strip().upper() for p in spec.split(",") if p.strip()}
-    unknown = chosen - set(PATHS)
+    by_name = {k.upper(): k for k in PATHS}
+    names = {p.strip().upper() for p in spec.split(",") if p.strip()}
+    chosen = {by_name[n] for n in names if n in by_name}
+    unknown = names - set(by_name)
     if unknown:
         raise ValueError(f"unknown path {sorted(unknown)}; choose from {', '.join(PATHS)}")
     return [p for p in PATHS if p in chosen]
@@ -417,9 +497,9 @@ def build_report(
                 values[key] = v
             ratios = {}
             if row.ratio:
-                a = values.get("A", {}).get("median")
-                for name, other in RATIOS:
-                    b = values.get(other, {}).get("median")
+                for name, num, den in RATIOS:
+                    a = values.get(num, {}).get("median")
+                    b = values.get(den, {}).get("median")
                     if _is_num(a) and _is_num(b) and b:
                         ratios[name] = a / b
             out: dict[str, Any] = {
@@ -443,7 +523,7 @@ def build_report(
     if browser is not None:
         size = browser_size(quick)
         shown, rate = _si(size["shown"]), _si(size["rate"])
-        row = {
+        fps_row: dict[str, Any] = {
             "metric": "browser",
             "measurement": "LivePlot in headless Chromium",
             "label": f"LivePlot fps, {shown} points shown, {rate} points/s in",
@@ -455,12 +535,13 @@ def build_report(
             "ratios": {},
             "target": {"op": ">=", "value": 55},
         }
-        a = row["values"]["A"].get("median")
+        a = fps_row["values"]["A"].get("median")
         if not quick and _is_num(a):
-            row["target"]["met"] = _meets(a, ">=", 55)
-        rows_out.append(row)
+            fps_row["target"]["met"] = _meets(a, ">=", 55)
+        rows_out.append(fps_row)
     return {
         "benchmark": "nbchannel vs the ipywidgets comm path vs a raw WebSocket",
+        "goals": judge_goals(rows_out, quick=quick),
         "quick": quick,
         "reps": reps,
         "sizes": asdict(sizes),
@@ -479,6 +560,33 @@ def build_report(
         "started": started,
         "seconds": time.time() - started,
     }
+
+
+def judge_goals(rows: list[dict[str, Any]], *, quick: bool) -> list[dict[str, Any]]:
+    """The :data:`GOALS` whose paths ran: the value reached and (full runs) whether met."""
+    out = []
+    for goal in GOALS:
+        row = next(
+            (r for r in rows if r["measurement"] == goal.measurement and r["field"] == goal.field),
+            None,
+        )
+        if row is None or goal.path not in row["values"]:
+            continue
+        value = row["values"][goal.path].get("median")
+        if goal.over is not None:
+            base = row["values"].get(goal.over, {}).get("median")
+            value = value / base if _is_num(value) and _is_num(base) and base else None
+        judged: dict[str, Any] = {
+            "label": goal.label,
+            "path": goal.path,
+            "op": goal.op,
+            "goal": goal.value,
+            "value": value,
+        }
+        if not quick and _is_num(value):
+            judged["met"] = _meets(value, goal.op, goal.value)
+        out.append(judged)
+    return out
 
 
 def browser_size(quick: bool) -> dict[str, Any]:

@@ -39,10 +39,47 @@ def test_quick_throughput_on_nbchannel_writes_the_report(tmp_path: Path, capsys)
     assert "1 small msgs delivered" in table and "A nbchannel" in table
 
 
+def test_quick_http_fallbacks_beside_the_websocket(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "results.json"
+    argv = ["--quick", "--only", "1,3", "--paths", "A,a-stream,A-SSE,A-poll", "--json", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    http = ["A-stream", "A-sse", "A-poll"]
+
+    rows = {(r["measurement"], r["field"]): r for r in report["rows"]}
+    rate = rows["small messages, as fast as possible", "rate"]
+    assert set(rate["values"]) == {"A", *http}
+    for key in http:
+        (run,) = report["runs"]["small messages, as fast as possible"][key]
+        assert run["expected"] == run["received"] == report["sizes"]["burst"][key]
+        assert run["out_of_order"] == 0 and run["duplicates"] == 0
+        assert (
+            rate["ratios"][f"{key}/A"]
+            == rate["values"][key]["median"] / rate["values"]["A"]["median"]
+        )
+        for kind in ("sleeps", "spins"):
+            (events,) = report["runs"][f"events while the cell {kind}"][key]
+            assert events["handled"] == events["events"] == report["sizes"]["events_n"]
+            assert events["median_ms"] > 0
+
+    goals = {g["label"]: g for g in report["goals"]}
+    assert goals["A-poll small msgs lost = 0"]["value"] == 0
+    assert "met" not in goals["A-poll small msgs lost = 0"]  # quick mode judges nothing
+    assert goals["A-stream small msgs/s ≥ 0.5 × A's"]["value"] == rate["ratios"]["A-stream/A"]
+
+    table = capsys.readouterr().out
+    header = table.splitlines()[0]
+    for label in ("A nbchannel", "A-stream HTTP stream", "A-sse SSE", "A-poll long-poll"):
+        assert label in header
+    assert "A-poll/A" in header and "B comm" not in header and "A/B" not in header
+    assert "goal A-poll small msgs/s ≥ 20,000:" in table
+
+
 def test_metric_and_path_selection() -> None:
     assert parse_only("1,fanout,7") == ["throughput", "fanout", "browser"]
     assert parse_only(None)[0] == "throughput"
     assert parse_paths("c,a") == ["A", "C"]
+    assert parse_paths("a-poll, A-Stream,a") == ["A", "A-stream", "A-poll"]
     with pytest.raises(ValueError, match="unknown metric"):
         parse_only("9")
     with pytest.raises(ValueError, match="unknown path"):
