@@ -9,11 +9,21 @@
 //   sub.send("click", { x: 1 });                     // event to the kernel, even while it is busy
 //   sub.close();
 //
-// The client applies the hub's messages exactly as nbchannel/testing/viewer.py does:
-// `subscribed` with reset clears a channel; set/unset edit its state; append advances its
-// next offset; a gap marker may advance it further; `closed` means the kernel went away.
-// After a drop it reconnects with exponential backoff and re-subscribes every channel with
-// its epoch and next offset, so the hub sends only what was missed.
+// Three parts, one file each: ./apply.js holds how a channel's view applies the hub's
+// messages (the rules of nbchannel/testing/viewer.py, checked against the same recorded
+// sequences); the transports (./transport.js: WebSocket; ./transports/http.js: the HTTP
+// stream, SSE and long-polling of docs/http-transports.md) move frames; this client
+// chooses a transport, subscribes, resumes and hands each message to its channel's view.
+//
+// Choosing a transport: `GET nbchannel/api/info` once (404: the server has no nbchannel,
+// status "unavailable", no retries); then the WebSocket, which counts as up once a frame
+// comes back within `confirmTimeout` of subscribing; else the HTTP stream, up once its
+// first heartbeat arrives within twice the heartbeat interval; else long-polling. The
+// choice is remembered for the page session (sessionStorage), and while the page runs on
+// a fallback the WebSocket is probed again every `probeInterval` and taken when it works.
+// `localStorage["nbchannel.transport"] = "poll"` (or "websocket", "stream", "sse") forces
+// one. Every (re)connect and every switch re-subscribes each channel with its epoch and
+// next offset, so the hub sends exactly what was missed; an append already seen is dropped.
 //
 // Several widgets on one channel share one subscription on the wire. The client keeps each
 // channel's state and a bounded log of recent stream items, so a widget that subscribes
@@ -22,8 +32,10 @@
 // Handling incoming data never throws: a bad frame or a failing widget callback is caught
 // and logged, and nothing else is affected.
 
+import { ChannelView } from "./apply.js";
 import { createMessage, decodeFrame, encodeFrame, messageBytes, valueOf } from "./codec.js";
 import { WebSocketTransport } from "./transport.js";
+import { HttpTransport, xsrfCookie } from "./transports/http.js";
 
 /**
  * @typedef {import("./codec.js").Message} Message
@@ -31,13 +43,15 @@ import { WebSocketTransport } from "./transport.js";
  * @typedef {import("./transport.js").Transport} Transport
  * @typedef {import("./transport.js").TransportFactory} TransportFactory
  * @typedef {import("./transport.js").CloseInfo} CloseInfo
+ * @typedef {import("./apply.js").SubscribedInfo} SubscribedInfo
+ * @typedef {import("./apply.js").GapInfo} GapInfo
  *
  * @typedef {"connecting" | "connected" | "reconnecting" | "unavailable"} Status
- * @typedef {{url?: string, attempt?: number, delay?: number, code?: number, reason?: string}} StatusDetail
- * @typedef {{baseUrl?: string, wsUrl?: string, token?: string}} PageConfig
+ * @typedef {"websocket" | "stream" | "sse" | "poll"} TransportKind
+ * @typedef {{url?: string, transport?: TransportKind, attempt?: number, delay?: number, code?: number, reason?: string}} StatusDetail
+ * @typedef {{baseUrl?: string, wsUrl?: string, token?: string, nbchannelTransport?: string}} PageConfig
+ * @typedef {{version?: string, transports?: string[], heartbeat?: number, poll_wait?: number}} ServerInfo
  *
- * @typedef {{epoch: number | null, head: number, tail: number, reset: boolean, waiting: boolean, state?: number}} SubscribedInfo
- * @typedef {{kind: string, count: number, reason: string, offset?: number, end?: number}} GapInfo
  * @typedef {{code: string, message: string, about?: string | null}} ErrorInfo
  *
  * @typedef {object} Handlers  callbacks of one subscriber; all optional
@@ -54,17 +68,29 @@ import { WebSocketTransport } from "./transport.js";
  * @property {(...args: any[]) => void} warn
  * @property {(...args: any[]) => void} error
  *
+ * @typedef {{getItem(key: string): string | null, setItem(key: string, value: string): void}} KeyValueStore
+ * @typedef {{setTimeout: (fn: () => void, ms: number) => any, clearTimeout: (id: any) => void}} Timers
+ *
  * @typedef {object} ClientOptions
  * @property {PageConfig | null} [config]  default: read from <script id="jupyter-config-data">
  * @property {string | null} [url]  the WebSocket URL, overriding config
- * @property {TransportFactory} [transportFactory]  default: a WebSocketTransport per attempt
+ * @property {string | null} [httpUrl]  the server's base URL for the HTTP routes (`http://host/base/`), overriding config
+ * @property {{protocol: string, host: string}} [location]  default: the page's
+ * @property {TransportFactory} [transportFactory]  the WebSocket transport; default: a WebSocketTransport per attempt
+ * @property {Partial<Record<TransportKind, () => Transport>>} [transports]  transports by kind (tests)
+ * @property {TransportKind | null} [transport]  force one transport (default: page config `nbchannelTransport`, then localStorage "nbchannel.transport")
+ * @property {typeof fetch | null} [fetch]  for api/info and the HTTP transports (null: WebSocket only)
+ * @property {KeyValueStore | null} [sessionStorage]  where the choice is remembered
+ * @property {KeyValueStore | null} [localStorage]  where a forced transport is read
+ * @property {number} [confirmTimeout]  ms for a first frame on a new WebSocket before falling back (3000)
+ * @property {number} [probeInterval]  ms between WebSocket probes while on a fallback (45,000)
  * @property {Partial<Limits>} [limits]  frame limits for decoding
  * @property {number} [minDelay]  first reconnect delay, ms (250)
  * @property {number} [maxDelay]  largest reconnect delay, ms (5000)
  * @property {number} [streamBufferItems]  stream items kept per channel for late local subscribers (100,000)
  * @property {number} [streamBufferBytes]  ... and their approximate bytes (64 MiB)
  * @property {number} [maxPendingEvents]  events kept while disconnected (1,000)
- * @property {{setTimeout: (fn: () => void, ms: number) => any, clearTimeout: (id: any) => void}} [timers]
+ * @property {Timers} [timers]
  * @property {() => number} [random]
  * @property {() => number} [now]
  * @property {Logger} [log]
@@ -75,6 +101,10 @@ const MiB = 1024 * 1024;
 /** Outgoing frames stay well under the hub's limits (10,000 messages, 64 MiB). */
 const MAX_BATCH_MESSAGES = 1000;
 const MAX_BATCH_BYTES = 1 * MiB;
+/** Where the transport in use is remembered, and where one is forced. */
+export const TRANSPORT_KEY = "nbchannel.transport";
+/** @type {readonly TransportKind[]} */
+export const TRANSPORT_KINDS = Object.freeze(["websocket", "stream", "sse", "poll"]);
 
 /**
  * The page's shared client, created (and connecting) on first use. It lives on globalThis
@@ -143,20 +173,56 @@ export function channelUrl(config, location = globalThis.location) {
   return url;
 }
 
+
+/**
+ * The server's base URL for the HTTP routes: `{http(s)://host}{baseUrl}`.
+ * @param {PageConfig} config
+ * @param {{protocol: string, host: string} | undefined} [location]
+ * @returns {string | null} null when no page location says where the server is
+ */
+export function httpBaseUrl(config, location = globalThis.location) {
+  let base = config.baseUrl || "/";
+  /** @type {string | null} */
+  let origin = null;
+  if (/^https?:\/\//i.test(base)) {
+    const u = new URL(base);
+    origin = `${u.protocol}//${u.host}`;
+    base = u.pathname;
+  } else if (location && location.host) {
+    origin = `${location.protocol === "https:" ? "https:" : "http:"}//${location.host}`;
+  }
+  if (origin === null) return null;
+  if (!base.startsWith("/")) base = "/" + base;
+  if (!base.endsWith("/")) base += "/";
+  return origin + base;
+}
+
 /** The connection to the hub, its status, and every channel subscribed on this page. */
 export class ChannelClient {
   /** @param {ClientOptions} [options] */
   constructor(options = {}) {
     const config = options.config === undefined ? readPageConfig() : options.config;
+    const location = options.location ?? globalThis.location;
     /** @type {string | null} */
-    this.url = options.url ?? (config ? channelUrl(config) : null);
+    this.url = options.url ?? (config ? channelUrl(config, location) : null);
+    /** The server's base URL for the HTTP routes (api/info, fallbacks); null: WebSocket only. */
+    this.httpUrl = options.httpUrl ?? (config && options.url == null ? httpBaseUrl(config, location) : null);
+    this._token = config?.token || null;
     this._factory = options.transportFactory ?? ((/** @type {string} */ url) => new WebSocketTransport(url));
+    this._transports = options.transports ?? {};
+    /** @type {typeof fetch | null} */
+    this._fetch = options.fetch === undefined ? (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : null) : options.fetch;
+    this._session = options.sessionStorage === undefined ? storage("sessionStorage") : options.sessionStorage;
+    const local = options.localStorage === undefined ? storage("localStorage") : options.localStorage;
     this._limits = options.limits;
     this._minDelay = options.minDelay ?? 250;
     this._maxDelay = options.maxDelay ?? 5000;
+    this._confirmTimeout = options.confirmTimeout ?? 3000;
+    this._probeInterval = options.probeInterval ?? 45_000;
     this._bufferItems = options.streamBufferItems ?? 100_000;
     this._bufferBytes = options.streamBufferBytes ?? 64 * MiB;
     this._maxPending = options.maxPendingEvents ?? 1000;
+    /** @type {Timers} */
     this._timers = options.timers ?? {
       setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
       clearTimeout: (/** @type {any} */ id) => clearTimeout(id),
@@ -165,11 +231,17 @@ export class ChannelClient {
     this._now = options.now ?? Date.now;
     /** @type {Logger} */
     this.log = options.log ?? console;
+    /** A transport forced by the page (tests, proxies known to be hostile), or null. */
+    this.forced = pickKind(options.transport ?? config?.nbchannelTransport ?? safeGet(local, TRANSPORT_KEY), this.log);
 
     /** @type {Status} */
     this.status = this.url ? "connecting" : "unavailable";
     /** @type {StatusDetail} */
     this.statusDetail = this.url ? { url: redact(this.url) } : { reason: "no Jupyter page config: nbchannel's server extension is not reachable here" };
+    /** What `GET nbchannel/api/info` answered (null: not asked, or no HTTP here). @type {ServerInfo | null} */
+    this.info = null;
+    /** The kind of the transport in use (or being tried). @type {TransportKind | null} */
+    this.transport = null;
     /** @type {Map<string, ChannelRecord>} */
     this._channels = new Map();
     /** @type {Set<(status: Status, detail: StatusDetail) => void>} */
@@ -179,17 +251,34 @@ export class ChannelClient {
     /** @type {Transport | null} */
     this._transport = null;
     this._open = false;
+    /** Whether the transport in use proved it works (see the file's comment). */
+    this._up = false;
     this._started = false;
     this._stopped = false;
+    /** The server answered api/info with 404: no nbchannel here. */
+    this._absent = false;
     this._failures = 0;
     this._openedAt = 0;
+    /** Transports left to try in this round. @type {TransportKind[]} */
+    this._candidates = [];
+    /** @type {CloseInfo | null} */
+    this._lastFailure = null;
     /** @type {any} */
     this._timer = null;
+    /** @type {any} */
+    this._confirmTimer = null;
+    /** @type {any} */
+    this._probeTimer = null;
+    /** @type {Transport | null} */
+    this._probe = null;
     /** Messages for the next frame. @type {Message[]} */
     this._out = [];
     this._flushScheduled = false;
     /** Events waiting for a connection. @type {Message[]} */
     this._pending = [];
+    /** Transport switches and WebSocket probes made (for tests and curious users). */
+    this.switches = 0;
+    this.probes = 0;
   }
 
   /**
@@ -220,7 +309,7 @@ export class ChannelClient {
       this._setStatus("unavailable", this.statusDetail);
       return;
     }
-    this._attempt();
+    this._round();
   }
 
   /**
@@ -245,7 +334,10 @@ export class ChannelClient {
     rec.subscribers.add(sub);
     if (fresh) {
       sub.live = true;
-      if (this._open) this._queue(subMessage(rec));
+      if (this._open) {
+        this._queue(subMessage(rec));
+        this._armConfirm();
+      }
     } else if (!rec.ready) {
       sub.live = true; // the replay is still on its way from the hub
     } else {
@@ -259,30 +351,133 @@ export class ChannelClient {
   /** Close the connection for good (tests, teardown). Subscriptions stop receiving. */
   close() {
     this._stopped = true;
-    if (this._timer !== null) this._timers.clearTimeout(this._timer);
-    this._timer = null;
+    this._clearTimers();
     const t = this._transport;
     this._transport = null;
     this._open = false;
     if (t) t.close();
+    this._probe?.close();
+    this._probe = null;
     this._setStatus("unavailable", { reason: "closed" });
   }
 
-  // -- connection ------------------------------------------------------------------------
+  // -- choosing a transport --------------------------------------------------------------
 
-  _attempt() {
+  /** Start a round: ask api/info if not yet known, then try the transports in order. */
+  _round() {
     this._timer = null;
     if (this._stopped || !this.url) return;
+    if (this.info === null && this.httpUrl && this._fetch) {
+      this._askInfo();
+      return;
+    }
+    this._candidates = this._order();
+    this._next();
+  }
+
+  /** The transports to try, best first, from the remembered one on. @returns {TransportKind[]} */
+  _order() {
+    if (this.forced) return [this.forced];
+    const offered = this._offered();
+    const chain = /** @type {TransportKind[]} */ (["websocket", streamKind(), "poll"].filter((k) => offered.includes(/** @type {TransportKind} */ (k))));
+    const remembered = /** @type {TransportKind | null} */ (safeGet(this._session, TRANSPORT_KEY));
+    const at = remembered ? chain.indexOf(remembered) : -1;
+    return at > 0 ? chain.slice(at) : chain;
+  }
+
+  /** The transports this page can use with this server. @returns {TransportKind[]} */
+  _offered() {
+    if (!this.info || !this.httpUrl || !this._fetch) return ["websocket"];
+    const listed = Array.isArray(this.info.transports) ? this.info.transports : ["websocket"];
+    return TRANSPORT_KINDS.filter((k) => listed.includes(k));
+  }
+
+  async _askInfo() {
+    const url = `${this.httpUrl}nbchannel/api/info`;
+    /** @type {Response} */
+    let resp;
+    try {
+      resp = await /** @type {typeof fetch} */ (this._fetch)(url, { headers: this._headers(), cache: "no-store", credentials: "same-origin" });
+    } catch (exc) {
+      this._retry({ code: 1006, reason: `GET nbchannel/api/info failed: ${exc instanceof Error ? exc.message : exc}`, wasClean: false });
+      return;
+    }
+    if (this._stopped) return;
+    if (resp.status === 404) {
+      this._absent = true;
+      this._setStatus("unavailable", {
+        reason: "this Jupyter server has no nbchannel extension (GET nbchannel/api/info answered 404); install nbchannel in the server's environment and restart it",
+      });
+      return;
+    }
+    if (resp.status !== 200) {
+      this._retry({ code: 4000 + resp.status, reason: `GET nbchannel/api/info answered ${resp.status}`, wasClean: false });
+      return;
+    }
+    try {
+      const info = await resp.json();
+      this.info = typeof info === "object" && info !== null ? info : {};
+    } catch {
+      this.info = {};
+    }
+    this._round();
+  }
+
+  /** Try the next transport of the round; when none is left, wait and start again. */
+  _next() {
+    const kind = this._candidates.shift();
+    if (kind === undefined) {
+      this._retry(this._lastFailure ?? { code: 1006, reason: "no transport worked", wasClean: false });
+      return;
+    }
     /** @type {Transport} */
     let t;
     try {
-      t = this._factory(this.url);
+      t = this._make(kind);
     } catch (exc) {
-      this.log.error("nbchannel: cannot create a transport:", exc);
-      this._retry({ code: 1006, reason: String(exc), wasClean: false });
+      this.log.error(`nbchannel: cannot create the ${kind} transport:`, exc);
+      this._lastFailure = { code: 1006, reason: String(exc), wasClean: false };
+      this._next();
       return;
     }
+    this._use(t, kind);
+    try {
+      t.connect();
+    } catch (exc) {
+      this._transport = null;
+      this.log.error("nbchannel: connect failed:", exc);
+      this._lastFailure = { code: 1006, reason: String(exc), wasClean: false };
+      this._next();
+    }
+  }
+
+  /**
+   * @param {TransportKind} kind
+   * @returns {Transport}
+   */
+  _make(kind) {
+    const custom = this._transports[kind];
+    if (custom) return custom();
+    if (kind === "websocket") return this._factory(/** @type {string} */ (this.url));
+    return new HttpTransport(kind, {
+      base: /** @type {string} */ (this.httpUrl),
+      heartbeat: typeof this.info?.heartbeat === "number" ? this.info.heartbeat : 5,
+      token: this._token,
+      fetch: this._fetch ?? undefined,
+      timers: this._timers,
+    });
+  }
+
+  /**
+   * Make `t` the transport in use.
+   * @param {Transport} t
+   * @param {TransportKind} kind
+   */
+  _use(t, kind) {
     this._transport = t;
+    this.transport = kind;
+    this._open = false;
+    this._up = false;
     t.onopen = () => {
       if (t === this._transport) this._onOpen();
     };
@@ -292,38 +487,92 @@ export class ChannelClient {
     t.onclose = (info) => {
       if (t === this._transport) this._onClose(info);
     };
-    t.onerror = (message) => this.log.warn(`nbchannel: ${message}`);
-    try {
-      t.connect();
-    } catch (exc) {
-      this._transport = null;
-      this.log.error("nbchannel: connect failed:", exc);
-      this._retry({ code: 1006, reason: String(exc), wasClean: false });
-    }
+    t.onerror = (message) => this.log.warn(`nbchannel (${kind}): ${message}`);
   }
 
+  /** The transport opened (or, over HTTP, its reader attached again): re-subscribe first. */
   _onOpen() {
+    const first = !this._open;
     this._open = true;
-    this._openedAt = this._now();
+    if (first) this._openedAt = this._now();
     // Re-subscribe (resuming where each channel left off) before anything else is sent.
     const subs = [...this._channels.values()].map(subMessage);
-    this._out = [...subs, ...this._pending];
+    this._out = [...subs, ...this._pending, ...this._out.filter((m) => m.kind !== "sub")];
     this._pending = [];
-    this._setStatus("connected", { url: redact(this.url ?? "") });
+    if (first && this.transport !== "websocket") this._confirmed();
+    else if (first) this._armConfirm();
     this._flush();
+  }
+
+  /**
+   * A new WebSocket counts once a frame comes back; with nothing subscribed there is
+   * nothing to wait for. Without a fallback there is nothing to fall back to either.
+   */
+  _armConfirm() {
+    if (this._up || this._confirmTimer !== null || !this._open) return;
+    const fallback = this._offered().length > 1 && !this.forced;
+    if (!fallback || this._channels.size === 0) {
+      this._confirmed();
+      return;
+    }
+    const t = this._transport;
+    this._confirmTimer = this._timers.setTimeout(() => {
+      this._confirmTimer = null;
+      if (t !== this._transport || this._up) return;
+      this.log.warn(`nbchannel: the WebSocket opened but nothing came back within ${this._confirmTimeout} ms; trying the HTTP fallbacks`);
+      this._drop(t);
+      this._lastFailure = { code: 4408, reason: "the WebSocket carried nothing back", wasClean: false };
+      this._candidates = this._order().filter((k) => k !== "websocket");
+      this._next();
+    }, this._confirmTimeout);
+  }
+
+  /** The transport in use works: say so, remember it, and look for a better one later. */
+  _confirmed() {
+    if (this._up) return;
+    this._up = true;
+    if (this._confirmTimer !== null) this._timers.clearTimeout(this._confirmTimer);
+    this._confirmTimer = null;
+    this._candidates = [];
+    const kind = /** @type {TransportKind} */ (this.transport);
+    if (this.httpUrl) safeSet(this._session, TRANSPORT_KEY, kind);
+    this._setStatus("connected", { url: redact(kind === "websocket" ? (this.url ?? "") : `${this.httpUrl}nbchannel/${kind === "sse" ? "stream" : kind}`), transport: kind });
+    this._scheduleProbe();
   }
 
   /** @param {CloseInfo} info */
   _onClose(info) {
-    const wasOpen = this._open;
-    this._transport = null;
-    this._open = false;
-    // Subscriptions are re-sent from the channel table on the next open; events wait.
-    for (const m of this._out) if (m.kind === "event") this._keepPending(m);
-    this._out = [];
+    const wasUp = this._up;
+    this._drop(this._transport);
+    this._lastFailure = info;
+    if (!wasUp) {
+      // this transport did not work: the next one of the round
+      this._next();
+      return;
+    }
     // A connection that lasted resets the backoff; one that drops at once keeps growing it.
-    if (wasOpen && this._now() - this._openedAt >= this._maxDelay) this._failures = 0;
+    if (this._now() - this._openedAt >= this._maxDelay) this._failures = 0;
     this._retry(info);
+  }
+
+  /**
+   * Forget the transport in use (closing it); events not yet sent wait for the next one.
+   * @param {Transport | null} t
+   */
+  _drop(t) {
+    if (t === this._transport) {
+      this._transport = null;
+      this._open = false;
+      this._up = false;
+      // Subscriptions are re-sent from the channel table on the next open; events wait.
+      for (const m of this._out) if (m.kind === "event") this._keepPending(m);
+      this._out = [];
+    }
+    if (this._confirmTimer !== null) this._timers.clearTimeout(this._confirmTimer);
+    this._confirmTimer = null;
+    if (this._probeTimer !== null) this._timers.clearTimeout(this._probeTimer);
+    this._probeTimer = null;
+    t?.close();
   }
 
   /** @param {CloseInfo} info */
@@ -333,7 +582,78 @@ export class ChannelClient {
     this._failures += 1;
     const delay = Math.round(base * (0.5 + 0.5 * this._random()));
     this._setStatus("reconnecting", { attempt: this._failures, delay, code: info.code, reason: info.reason });
-    this._timer = this._timers.setTimeout(() => this._attempt(), delay);
+    this._timer = this._timers.setTimeout(() => this._round(), delay);
+  }
+
+  /** While on a fallback, try the WebSocket again now and then. */
+  _scheduleProbe() {
+    if (this._probeTimer !== null || this._stopped || this.forced || this.transport === "websocket") return;
+    if (!this._offered().includes("websocket")) return;
+    this._probeTimer = this._timers.setTimeout(() => {
+      this._probeTimer = null;
+      this._probeWebSocket();
+    }, this._probeInterval);
+  }
+
+  _probeWebSocket() {
+    if (this._stopped || !this._up || this.transport === "websocket" || this._probe) return;
+    /** @type {Transport} */
+    let p;
+    try {
+      p = this._probe = this._make("websocket");
+    } catch {
+      this._scheduleProbe();
+      return;
+    }
+    this.probes += 1;
+    const failed = () => {
+      if (this._probe !== p) return;
+      this._probe = null;
+      p.close();
+      this._scheduleProbe();
+    };
+    p.onclose = failed;
+    p.onmessage = null;
+    p.onopen = () => {
+      if (this._probe !== p) return;
+      this._probe = null;
+      const old = this._transport;
+      if (!this._up || (old && /** @type {any} */ (old).busy)) {
+        // POSTs still on their way: switch at the next probe
+        p.close();
+        this._scheduleProbe();
+        return;
+      }
+      // Switch: the WebSocket takes over, every channel resumes from its epoch and next
+      // offset; what the old transport had in flight is replayed by the hub.
+      this.switches += 1;
+      this._drop(old);
+      this._use(p, "websocket");
+      this._candidates = this._order().filter((k) => k !== "websocket");
+      this._onOpen();
+    };
+    try {
+      p.connect();
+    } catch {
+      failed();
+    }
+  }
+
+  _clearTimers() {
+    for (const name of /** @type {const} */ (["_timer", "_confirmTimer", "_probeTimer"])) {
+      if (this[name] !== null) this._timers.clearTimeout(this[name]);
+      this[name] = null;
+    }
+  }
+
+  /** Headers for the HTTP routes: the XSRF cookie echoed, the token when the page has one. */
+  _headers() {
+    /** @type {Record<string, string>} */
+    const h = {};
+    const xsrf = xsrfCookie();
+    if (xsrf) h["X-XSRFToken"] = xsrf;
+    if (this._token) h.Authorization = `token ${this._token}`;
+    return h;
   }
 
   /**
@@ -341,7 +661,7 @@ export class ChannelClient {
    * @param {StatusDetail} detail
    */
   _setStatus(status, detail) {
-    if (status === this.status && status !== "reconnecting") return;
+    if (status === this.status && status !== "reconnecting" && detail.transport === this.statusDetail.transport) return;
     this.status = status;
     this.statusDetail = detail;
     for (const h of [...this._statusHandlers]) {
@@ -407,7 +727,7 @@ export class ChannelClient {
   _sendEvent(rec, sub, event, value) {
     if (typeof event !== "string" || !event) throw new TypeError("send(event, value): event must be a non-empty string");
     const msg = createMessage("event", rec.name, value, { scope: rec.scope, key: event });
-    if (this._stopped || !this.url) {
+    if (this._stopped || !this.url || this._absent) {
       call(this.log, sub, "onError", { code: "unavailable", message: "no connection to the nbchannel server; the event was not sent", about: "event" });
       return false;
     }
@@ -429,6 +749,8 @@ export class ChannelClient {
 
   /** @param {ArrayBuffer | Uint8Array} data */
   _onFrame(data) {
+    // A frame back on a new WebSocket is the round trip that proves it works.
+    if (!this._up) this._confirmed();
     /** @type {Message[]} */
     let msgs;
     try {
@@ -462,7 +784,7 @@ export class ChannelClient {
     }
   }
 
-  /** Apply one message from the hub, as ChannelView.apply in nbchannel/testing/viewer.py. @param {Message} m */
+  /** Hand one message from the hub to its channel's view (./apply.js). @param {Message} m */
   _apply(m) {
     const rec = m.scope !== null ? this._channels.get(channelKey(m.scope, m.channel)) : undefined;
     if (m.kind === "error") {
@@ -473,58 +795,8 @@ export class ChannelClient {
       else this._clientError(err);
       return;
     }
-    if (rec === undefined) return; // unsubscribed meanwhile
-    if (m.kind === "subscribed") {
-      rec.subscribed(this.log, valueOf(m));
-      return;
-    }
-    // Until `subscribed` arrives, anything else belongs to an earlier subscription.
-    if (!rec.ready) return;
-    const isState = m.kind === "set" || m.kind === "unset";
-    if (!isState) rec.dropStale(this.log);
-    switch (m.kind) {
-      case "set": {
-        if (m.key === null) return;
-        const value = valueOf(m);
-        rec.state.set(m.key, value);
-        rec.emit(this.log, "onState", m.key, value);
-        rec.replayed(this.log, m.key);
-        break;
-      }
-      case "unset":
-        if (m.key === null) return;
-        rec.state.delete(m.key);
-        rec.emit(this.log, "onUnset", m.key);
-        rec.replayed(this.log, m.key);
-        break;
-      case "append": {
-        if (m.offset === null) return;
-        const value = valueOf(m);
-        rec.nextOffset = m.offset + 1;
-        rec.log.push({ offset: m.offset, value, gap: null }, messageBytes(m));
-        rec.emit(this.log, "onAppend", value, m.offset);
-        break;
-      }
-      case "publish":
-        rec.emit(this.log, "onPublish", valueOf(m));
-        break;
-      case "gap": {
-        /** @type {GapInfo} */
-        const info = { ...valueOf(m) };
-        if (m.offset !== null) info.offset = m.offset;
-        if (m.offset !== null && typeof info.end === "number" && info.end > rec.nextOffset) rec.nextOffset = info.end;
-        if (info.kind === "append") rec.log.push({ offset: m.offset ?? -1, value: null, gap: info }, 64);
-        rec.emit(this.log, "onGap", info);
-        break;
-      }
-      case "closed":
-        rec.closed = true;
-        rec.emit(this.log, "onClosed");
-        break;
-      default:
-        // A kind this client does not know (a newer hub): ignore it.
-        break;
-    }
+    if (rec === undefined) return; // unsubscribed meanwhile, or no channel (a heartbeat)
+    rec.apply(m, rec.emitter(this.log));
   }
 
   /**
@@ -535,19 +807,7 @@ export class ChannelClient {
   _replayLocal(rec, sub) {
     if (sub.closed || sub.live) return;
     sub.live = true;
-    if (!rec.info) return;
-    const log = this.log;
-    call(log, sub, "onReset", rec.info);
-    for (const [key, value] of rec.state) call(log, sub, "onState", key, value);
-    if (rec.log.from > rec.info.tail) {
-      const count = rec.log.from - rec.info.tail;
-      call(log, sub, "onGap", { kind: "append", count, reason: "history", offset: rec.info.tail, end: rec.log.from });
-    }
-    for (const item of rec.log.items()) {
-      if (item.gap) call(log, sub, "onGap", item.gap);
-      else call(log, sub, "onAppend", item.value, item.offset);
-    }
-    if (rec.closed) call(log, sub, "onClosed");
+    rec.replayTo((name, ...args) => call(this.log, sub, name, ...args));
   }
 }
 
@@ -596,70 +856,8 @@ export class Subscription {
   }
 }
 
-/** @typedef {{offset: number, value: any, gap: GapInfo | null}} LogItem */
-
-/** A bounded log of recent stream items (and stream gaps), oldest dropped first. */
-class StreamLog {
-  /**
-   * @param {number} maxItems
-   * @param {number} maxBytes
-   */
-  constructor(maxItems, maxBytes) {
-    this.maxItems = maxItems;
-    this.maxBytes = maxBytes;
-    /** @type {LogItem[]} */
-    this._items = [];
-    /** @type {number[]} */
-    this._sizes = [];
-    this._start = 0;
-    this.bytes = 0;
-    /** Offset from which the log is complete (moves up as old items are dropped). */
-    this.from = 0;
-  }
-
-  get length() {
-    return this._items.length - this._start;
-  }
-
-  /** @param {number} from */
-  clear(from) {
-    this._items = [];
-    this._sizes = [];
-    this._start = 0;
-    this.bytes = 0;
-    this.from = from;
-  }
-
-  /**
-   * @param {LogItem} item
-   * @param {number} size
-   */
-  push(item, size) {
-    this._items.push(item);
-    this._sizes.push(size);
-    this.bytes += size;
-    while (this.length > 0 && (this.length > this.maxItems || this.bytes > this.maxBytes)) {
-      const old = this._items[this._start];
-      this.bytes -= this._sizes[this._start];
-      this._start += 1;
-      if (!old.gap) this.from = Math.max(this.from, old.offset + 1);
-      else if (old.gap.end !== undefined) this.from = Math.max(this.from, old.gap.end);
-    }
-    if (this._start > 1024 && this._start * 2 > this._items.length) {
-      this._items = this._items.slice(this._start);
-      this._sizes = this._sizes.slice(this._start);
-      this._start = 0;
-    }
-  }
-
-  /** @returns {LogItem[]} */
-  items() {
-    return this._items.slice(this._start);
-  }
-}
-
-/** What the page knows of one channel: shared by its local subscribers. */
-class ChannelRecord {
+/** What the page knows of one channel (./apply.js), and the widgets subscribed to it. */
+class ChannelRecord extends ChannelView {
   /**
    * @param {string} scope
    * @param {string} name
@@ -667,81 +865,19 @@ class ChannelRecord {
    * @param {number} bufferBytes
    */
   constructor(scope, name, bufferItems, bufferBytes) {
-    this.scope = scope;
-    this.name = name;
+    super(scope, name, { bufferItems, bufferBytes });
     this.key = channelKey(scope, name);
     /** @type {Set<Subscription>} */
     this.subscribers = new Set();
-    /** @type {Map<string, any>} */
-    this.state = new Map();
-    /** @type {number | null} */
-    this.epoch = null;
-    /** Offset of the next stream item expected. */
-    this.nextOffset = 0;
-    /** Whether a `subscribed` arrived (the hub's replay has begun). */
-    this.ready = false;
-    this.closed = false;
-    /** The `subscribed` info of the last reset. @type {SubscribedInfo | null} */
-    this.info = null;
-    /**
-     * On a resume, the keys held before it that the hub's state replay has not named yet;
-     * whatever is left once `pendingState` replayed state messages arrived was deleted.
-     * @type {Set<string> | null}
-     */
-    this.staleKeys = null;
-    this.pendingState = 0;
-    this.log = new StreamLog(bufferItems, bufferBytes);
   }
 
   /**
+   * What the view emits, for every live subscriber.
    * @param {Logger} log
-   * @param {SubscribedInfo} info
+   * @returns {import("./apply.js").Emit}
    */
-  subscribed(log, info) {
-    this.ready = true;
-    this.closed = false;
-    if (info.reset) {
-      this.state.clear();
-      this.nextOffset = info.tail;
-      this.log.clear(info.tail);
-      this.info = info;
-      this.epoch = info.epoch;
-      this.emit(log, "onReset", info);
-    } else {
-      this.epoch = info.epoch;
-      if (this.info) this.info = { ...this.info, epoch: info.epoch, waiting: info.waiting };
-      // The hub replays the whole state next: keys it does not name were deleted meanwhile.
-      this.staleKeys = new Set(this.state.keys());
-      this.pendingState = info.state ?? 0;
-      if (this.pendingState <= 0) this.dropStale(log);
-    }
-  }
-
-  /**
-   * Count one replayed state message of a resume.
-   * @param {Logger} log
-   * @param {string} key
-   */
-  replayed(log, key) {
-    if (this.staleKeys === null) return;
-    this.staleKeys.delete(key);
-    this.pendingState -= 1;
-    if (this.pendingState <= 0) this.dropStale(log);
-  }
-
-  /**
-   * End a resume's state replay: forget (and report as unset) the keys it did not name.
-   * @param {Logger} log
-   */
-  dropStale(log) {
-    const stale = this.staleKeys;
-    if (stale === null) return;
-    this.staleKeys = null;
-    this.pendingState = 0;
-    for (const key of stale) {
-      this.state.delete(key);
-      this.emit(log, "onUnset", key);
-    }
+  emitter(log) {
+    return (name, ...args) => this.emit(log, name, ...args);
   }
 
   /**
@@ -797,10 +933,62 @@ function channelKey(scope, name) {
  * @returns {Message}
  */
 function subMessage(rec) {
-  const resume = rec.epoch !== null;
-  return createMessage("sub", rec.name, null, {
-    scope: rec.scope,
-    epoch: resume ? rec.epoch : null,
-    offset: resume ? rec.nextOffset : null,
-  });
+  return createMessage("sub", rec.name, null, { scope: rec.scope, ...rec.resumeFrom() });
+}
+
+/** The streaming kind this browser can read: fetch with a readable body, else SSE. */
+function streamKind() {
+  const g = /** @type {any} */ (globalThis);
+  if (typeof g.ReadableStream === "function" || typeof g.EventSource !== "function") return "stream";
+  return "sse";
+}
+
+/**
+ * @param {unknown} value
+ * @param {Logger} log
+ * @returns {TransportKind | null}
+ */
+function pickKind(value, log) {
+  if (value == null || value === "") return null;
+  if (TRANSPORT_KINDS.includes(/** @type {TransportKind} */ (value))) return /** @type {TransportKind} */ (value);
+  log.warn(`nbchannel: unknown transport ${JSON.stringify(value)} (${TRANSPORT_KEY}); use one of ${TRANSPORT_KINDS.join(", ")}`);
+  return null;
+}
+
+/**
+ * The page's storage, or null where there is none or it is refused (sandboxed frames).
+ * @param {"sessionStorage" | "localStorage"} name
+ * @returns {KeyValueStore | null}
+ */
+function storage(name) {
+  try {
+    return /** @type {any} */ (globalThis)[name] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {KeyValueStore | null} store
+ * @param {string} key
+ */
+function safeGet(store, key) {
+  try {
+    return store?.getItem(key) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {KeyValueStore | null} store
+ * @param {string} key
+ * @param {string} value
+ */
+function safeSet(store, key, value) {
+  try {
+    store?.setItem(key, value);
+  } catch {
+    // private mode or a full store: the choice is not remembered, nothing else changes
+  }
 }

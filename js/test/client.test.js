@@ -597,15 +597,19 @@ describe("page config and the singleton", () => {
     assert.equal(channelUrl({ baseUrl: "/" }, undefined), null);
   });
 
-  test("a page config in the document gives the URL", () => {
+  test("a page config in the document gives the URL", async () => {
     const saved = globalThis.document;
     const savedLoc = globalThis.location;
     globalThis.document = { getElementById: () => ({ textContent: '{"baseUrl": "/lab/", "wsUrl": "", "token": ""}' }) };
     Object.defineProperty(globalThis, "location", { value: { protocol: "http:", host: "127.0.0.1:9" }, configurable: true });
     try {
       const urls = [];
-      const client = new ChannelClient({ transportFactory: (u) => (urls.push(u), new FakeTransport(u)) });
+      const asked = [];
+      const fetch = async (url) => (asked.push(url), { status: 200, json: async () => ({ transports: ["websocket"] }) });
+      const client = new ChannelClient({ fetch, transportFactory: (u) => (urls.push(u), new FakeTransport(u)) });
       client.connect();
+      await tick();
+      assert.deepEqual(asked, ["http://127.0.0.1:9/lab/nbchannel/api/info"]);
       assert.deepEqual(urls, ["ws://127.0.0.1:9/lab/nbchannel/ws"]);
       const withToken = new ChannelClient({ config: { baseUrl: "/", token: "secret" }, transportFactory: (u) => new FakeTransport(u) });
       assert.equal(withToken.url, "ws://127.0.0.1:9/nbchannel/ws?token=secret");
