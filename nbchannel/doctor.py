@@ -81,6 +81,59 @@ def check_anywidget() -> Check:
     )
 
 
+def check_labextension() -> Check:
+    """Is nbchannel's JupyterLab renderer installed, complete, current and enabled?
+
+    It draws widget outputs straight from the hub in JupyterLab 4 and Notebook 7 (a page
+    reloaded while a cell runs shows them at once); without it the widget-view is drawn,
+    which waits for the kernel.
+    """
+    from jupyter_core.paths import jupyter_path
+
+    name = "JupyterLab renderer"
+    reinstall = "pip install --force-reinstall nbchannel (in the environment that runs JupyterLab)"
+    bases = jupyter_path("labextensions")
+    found = next((Path(b) / "nbchannel" for b in bases if (Path(b) / "nbchannel").is_dir()), None)
+    if found is None:
+        return Check(
+            name,
+            False,
+            "nbchannel's labextension is not installed: JupyterLab draws widgets through the "
+            "kernel, so a page reloaded while a cell runs shows 'Loading widget...' until "
+            "the cell ends",
+            reinstall,
+        )
+    try:
+        meta = json.loads((found / "package.json").read_text(encoding="utf-8"))
+        load = found / meta["jupyterlab"]["_build"]["load"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Check(name, False, f"{found} is incomplete ({exc})", reinstall)
+    if not load.is_file():
+        return Check(name, False, f"{found} is incomplete: {load.name} is missing", reinstall)
+    if meta.get("version") != __version__:
+        return Check(
+            name,
+            False,
+            f"{found} is version {meta.get('version')}, the Python package {__version__}",
+            reinstall,
+        )
+    try:
+        from jupyterlab_server.config import get_page_config
+    except ImportError:
+        return Check(name, True, f"installed in {found.parent} (JupyterLab is not installed here)")
+    # (a list of names, or a dict of name → flag, depending on where it was read from)
+    listed = get_page_config(bases).get("disabledExtensions") or []
+    disabled = {k for k, v in listed.items() if v} if isinstance(listed, dict) else set(listed)
+    if disabled & {"nbchannel", "nbchannel:view-renderer"}:
+        return Check(
+            name,
+            False,
+            f"installed in {found.parent} but disabled: widgets are drawn through the kernel",
+            "jupyter labextension enable nbchannel",
+        )
+    return Check(name, True, f"enabled, in {found.parent}")
+
+
 def check_hub(timeout: float = 60.0) -> Check:
     """Start a Jupyter server with the user's config and a kernel; does a channel connect?"""
     from .testing.server import JupyterServer
@@ -123,7 +176,7 @@ def check_hub(timeout: float = 60.0) -> Check:
 
 def run_checks(*, live: bool = True) -> list[Check]:
     """Every check, in order (``live``: include the one that starts a server and kernel)."""
-    checks = [check_extension(), check_bundle(), check_anywidget()]
+    checks = [check_extension(), check_bundle(), check_anywidget(), check_labextension()]
     if live:
         checks.append(check_hub())
     return checks

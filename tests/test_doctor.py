@@ -27,6 +27,7 @@ def test_a_healthy_install_passes_every_check() -> None:
         "server extension",
         "widget bundle",
         "anywidget front end",
+        "JupyterLab renderer",
         "hub reachable from a kernel",
     }
     assert all(c["ok"] for c in checks.values()), checks
@@ -48,3 +49,17 @@ def test_a_disabled_extension_is_reported_with_the_fix(tmp_path: Path) -> None:
     assert "FAIL hub reachable from a kernel" in text
     assert "OK   widget bundle" in text
     assert "2 problem(s) found" in text
+
+
+def test_a_disabled_labextension_is_reported_with_the_fix(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    (config / "labconfig").mkdir(parents=True)
+    # what `jupyter labextension disable nbchannel` writes
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"nbchannel": True}})
+    )
+    out = _doctor("--quick", env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
+    assert out.returncode == 1
+    assert "FAIL JupyterLab renderer: installed in" in out.stdout
+    assert "fix: jupyter labextension enable nbchannel" in out.stdout
+    assert "1 problem(s) found" in out.stdout

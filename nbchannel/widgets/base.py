@@ -3,6 +3,12 @@
 The model (synced over the kernel comm) only says *what* to show: the view kind, the
 channel's address and a small config. The data travels on the channel, so it is never
 limited by the IOPub rate limiter and a busy kernel still receives the widget's events.
+
+A widget's output carries two ways to draw it: the ipywidgets widget-view (the anywidget
+model, restored through the kernel) and, where a hub is reachable, nbchannel's own view
+mimetype (:data:`VIEW_MIMETYPE`), whose data only addresses the view. JupyterLab and
+Notebook 7 with nbchannel's labextension draw the latter straight from the hub, so a page
+reloaded while a cell runs shows the view at once; other front ends draw the widget-view.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import anywidget
 import traitlets
@@ -18,7 +24,31 @@ import traitlets
 from ..kernel.channel import LiveChannel
 from . import _checks
 
-__all__ = ["LiveWidget"]
+__all__ = ["VIEW_MIMETYPE", "LiveWidget", "ViewData"]
+
+#: The mimetype nbchannel's JupyterLab renderer draws (js/labextension/src/index.js).
+VIEW_MIMETYPE = "application/vnd.nbchannel.view+json"
+#: Version of :class:`ViewData`'s shape; the renderer refuses others with a note.
+VIEW_VERSION = 1
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class ViewData(TypedDict):
+    """What addresses a view in an output (:data:`VIEW_MIMETYPE`); the rest is on the hub.
+
+    ``scope`` is how browsers address the channel (the kernel's id, or ``"server"``);
+    ``kernel_id`` is the kernel that displayed the output; ``config`` the view's settings
+    (title, series, columns …), which never change after the widget is made. What changes
+    (labels, values, rows, data) is the channel's retained state and history.
+    """
+
+    version: int
+    kind: str
+    channel: str
+    scope: str
+    kernel_id: str
+    config: dict[str, Any]
+
 
 _BUNDLE = "widgets.js"
 _MISSING = """
@@ -110,6 +140,37 @@ class LiveWidget(anywidget.AnyWidget):
         if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
             raise _checks.type_error(self, "(config=...)", "a dict with str keys (or None)", config)
         return config
+
+    def view_data(self) -> ViewData | None:
+        """The data of this widget's :data:`VIEW_MIMETYPE` output, or None where no hub is
+        reachable (the view then exists only as the widget-view)."""
+        # (the transport's kernel id is None exactly where no hub is reachable; a
+        # server-scoped channel's address says "server" either way)
+        kernel_id = self.channel._transport.kernel_id
+        if not self._scope or kernel_id is None or self._transport == "comm":
+            return None
+        return {
+            "version": VIEW_VERSION,
+            "kind": self._kind,
+            "channel": self._channel,
+            "scope": self._scope,
+            "kernel_id": kernel_id,
+            "config": dict(self._config),
+        }
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget-view (anywidget's bundle) plus nbchannel's view, where a hub is."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        view = self.view_data()
+        if view is None or _WIDGET_VIEW not in data:
+            return data, metadata
+        include, exclude = kwargs.get("include"), kwargs.get("exclude")
+        if (include and VIEW_MIMETYPE not in include) or (exclude and VIEW_MIMETYPE in exclude):
+            return data, metadata
+        return {**data, VIEW_MIMETYPE: view}, metadata
 
     @property
     def viewers(self) -> int:

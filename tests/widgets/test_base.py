@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -285,3 +286,91 @@ def test_base_arguments_are_refused_by_name_with_the_subclass_name(
 ) -> None:
     assert_refused(lambda: Probe(**kwargs), error, message)
     assert transport.registered == []
+
+
+# -- the output: widget-view plus nbchannel's own view ------------------------------------
+
+
+def _formatted(widget: LiveWidget, **kwargs: Any) -> dict[str, Any]:
+    """The output ``display(widget)`` makes: IPython's formatter over the widget."""
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _metadata = DisplayFormatter().format(widget, **kwargs)
+    return dict(data)
+
+
+@pytest.mark.parametrize(("kind", "make"), WIDGETS, ids=KINDS)
+def test_every_widget_displays_its_view_address_beside_the_widget_view(
+    kind: str, make: Callable[..., LiveWidget]
+) -> None:
+    w = make()
+    data = _formatted(w)
+    assert data[base._WIDGET_VIEW]["model_id"] == w.model_id
+    view = data[base.VIEW_MIMETYPE]
+    assert view == {
+        "version": 1,
+        "kind": kind,
+        "channel": w.channel.name,
+        "scope": "k-fake",
+        "kernel_id": "k-fake",
+        "config": w._config,
+    }
+    # only the address and the settings: small, and plain JSON as saved in the notebook
+    assert json.loads(json.dumps(view)) == view
+    size = len(json.dumps(view))
+    assert size < (1024 if kind != "custom" else 1024 + len(RENDER)), size
+
+
+def test_the_view_carries_the_settings_a_view_needs(
+    watch: Callable[[LiveWidget], Page],
+) -> None:
+    plot = LivePlot(["loss", "acc"], window=500, title="Training", ylabel="value", height=200)
+    config = plot.view_data()["config"]  # type: ignore[index]
+    assert config == {
+        "series": ["loss", "acc"],
+        "window": 500,
+        "title": "Training",
+        "ylabel": "value",
+        "height": 200,
+    }
+    # what may change later (a table's columns) is the channel's retained state instead
+    table = LiveTable(columns=["name", "score"], max_rows=50)
+    assert _formatted(table)[base.VIEW_MIMETYPE]["config"] == {"max_rows": 50}
+    assert watch(table).state["columns"] == ["name", "score"]
+
+
+def test_what_a_control_shows_is_on_the_channel_not_in_the_output(
+    watch: Callable[[LiveWidget], Page],
+) -> None:
+    button = Button("Stop", disabled=True)
+    view = button.view_data()
+    assert view is not None and view["kind"] == "button"
+    button.label = "Halt"
+    # the output (made once, at display) stays valid: the label a page shows is the state
+    assert button.view_data() == view
+    assert watch(button).state == {"label": "Halt", "disabled": True}
+
+
+def test_a_server_scoped_view_names_the_kernel_that_displayed_it() -> None:
+    view = _formatted(Probe(channel="shared", scope="server"))[base.VIEW_MIMETYPE]
+    assert (view["scope"], view["channel"], view["kernel_id"]) == ("server", "shared", "k-fake")
+
+
+def test_no_view_mimetype_where_no_hub_is_reachable() -> None:
+    previous = set_default_transport(NoHubTransport())
+    try:
+        w, shared = Probe(), Probe(channel="s", scope="server")
+    finally:
+        set_default_transport(previous)
+    for widget in (w, shared):
+        data = _formatted(widget)
+        assert base._WIDGET_VIEW in data  # front ends draw the widget-view (the comm path)
+        assert base.VIEW_MIMETYPE not in data
+        assert widget.view_data() is None
+
+
+def test_include_and_exclude_apply_to_the_view_mimetype() -> None:
+    w = Probe()
+    assert base.VIEW_MIMETYPE not in _formatted(w, exclude={base.VIEW_MIMETYPE})
+    only = _formatted(w, include={base.VIEW_MIMETYPE, "text/plain"})
+    assert set(only) == {base.VIEW_MIMETYPE, "text/plain"}

@@ -72,7 +72,8 @@ export const STATUS_TEXT = {
   live: "live",
   reconnecting: "reconnecting",
   unavailable: "unavailable",
-  closed: "closed",
+  waiting: "waiting for the kernel",
+  closed: "kernel stopped",
 };
 
 /** @type {Record<string, string>} */
@@ -81,7 +82,10 @@ const STATUS_HELP = {
   live: "Live: receiving updates from the kernel through the nbchannel hub.",
   reconnecting: "The connection to the Jupyter server was lost; reconnecting…",
   unavailable: "The nbchannel server extension is not reachable from this page.",
-  closed: "The kernel closed this channel (it stopped or restarted). Re-run the cell to reconnect.",
+  waiting:
+    "No kernel has this channel open yet: the view fills in as soon as the kernel opens it. If the kernel that made this output has stopped, re-run the cell.",
+  closed:
+    "The kernel closed this channel (it stopped or restarted, or the widget was closed); the last content stays. Re-run the cell to reconnect.",
 };
 
 /**
@@ -186,6 +190,8 @@ export class StatusBadge {
     /** @type {string} */
     this.detail = "";
     this.closed = false;
+    /** the hub knows the channel but no kernel has opened it (yet) */
+    this.waiting = false;
     /** @type {string} */
     this.status = "";
     const off = client.onStatus((status, detail) => {
@@ -205,10 +211,25 @@ export class StatusBadge {
     this.update();
   }
 
+  /** @param {boolean} waiting whether no kernel has opened the channel yet */
+  setWaiting(waiting) {
+    if (this.waiting === waiting) return;
+    this.waiting = waiting;
+    this.update();
+  }
+
   update() {
     const s = this.clientStatus;
     const status =
-      s === "connected" ? (this.closed ? "closed" : "live") : s in STATUS_TEXT ? s : "connecting";
+      s === "connected"
+        ? this.closed
+          ? "closed"
+          : this.waiting
+            ? "waiting"
+            : "live"
+        : s in STATUS_TEXT
+          ? s
+          : "connecting";
     this.status = status;
     this.el.dataset.status = status;
     this.root.dataset.status = status;
@@ -307,10 +328,16 @@ export class ViewFrame {
    */
   subscribe(handlers) {
     const { client, scope, channel, signal } = this.ctx;
-    const open = () => this.badge.setClosed(false);
+    const open = () => {
+      this.badge.setClosed(false);
+      this.badge.setWaiting(false);
+    };
     const sub = client.subscribe(scope, channel, {
       onReset: (info) => {
         open();
+        // `waiting`: the hub has no open channel of that name (its kernel has not opened it
+        // yet, or stopped before this page subscribed); a later reset brings the content.
+        this.badge.setWaiting(Boolean(info?.waiting));
         this.clearNote("gap");
         this.clearNote("error");
         guard(this, () => handlers.onReset?.(info));

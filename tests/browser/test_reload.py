@@ -1,0 +1,214 @@
+"""Views that live without the kernel: a page reloaded, or a second tab opened, while a cell
+runs shows nbchannel widgets at once, drawn by the labextension's renderer from the hub.
+
+Without the renderer JupyterLab restores widget models by asking the kernel over its shell
+channel, which the running cell holds, and shows "Loading widget..." until the cell ends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from nbchannel.testing import JupyterServer
+from nbchannel.testing.browser import Browser, NotebookPage
+
+#: How soon the views must show their history once the page has put their outputs in the
+#: notebook (seconds). JupyterLab itself takes 2-6 s after the page's load event to restore
+#: a notebook's outputs on these machines (a text output appears no sooner); that part is
+#: printed, not asserted.
+SHOWN_WITHIN = 2.0
+
+SETUP = """\
+import time
+from nbchannel.widgets import Button, LiveLog, LivePlot, LiveTable
+plot = LivePlot(['y'], window=10_000, title='signal')
+log = LiveLog(height=120)
+table = LiveTable(columns=['step', 'value'])
+stop = Button('Stop')
+display(plot, log, table, stop)"""
+
+# Streams until the button has been clicked twice (once from each page in the test),
+# writing every click it sees to the log; at most 120 s.
+STREAM = """\
+t0 = time.time()
+i = seen = 0
+while stop.clicks < 2 and time.time() - t0 < 120:
+    plot.append(i, y=i % 50)
+    if i % 10 == 0:
+        log.write(f'step {i}')
+        table.update(i // 10 % 5, step=i, value=i % 50)
+    if stop.clicks != seen:
+        seen = stop.clicks
+        log.write(f'loop saw click {seen} at step {i}')
+    i += 1
+    time.sleep(0.01)
+log.write(f'loop ended after {time.time() - t0:.0f} s: clicks={stop.clicks}')
+print('loop ended: clicks', stop.clicks)"""
+
+# Installed before any page script: times (performance.now(), ms since navigation start)
+# when the outputs appeared, the plot first drew points, and the log and table first
+# showed content.
+TIMING = """
+(() => {
+  const first = (window.__nbcFirst = {});
+  const check = () => {
+    const t = performance.now();
+    if (!first.output && document.querySelector('.nbc-mime-view')) first.output = t;
+    const plot = document.querySelector('.nbc-plot');
+    const log = document.querySelector('.nbc-log');
+    const table = document.querySelector('.nbc-table');
+    if (!first.plot && plot && Number(plot.dataset.drawn) > 0) first.plot = t;
+    if (!first.log && log && Number(log.dataset.lines) > 0) first.log = t;
+    if (!first.table && table && Number(table.dataset.rows) > 0) first.table = t;
+    if (!(first.plot && first.log && first.table)) setTimeout(check, 10);
+  };
+  check();
+})();
+"""
+
+
+def _save(nb: NotebookPage) -> None:
+    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    time.sleep(0.5)
+
+
+def _data(page: Page, selector: str, name: str) -> int:
+    return int(page.locator(selector).first.get_attribute(f"data-{name}") or 0)
+
+
+def _shown(page: Page, timeout: float = 30.0) -> dict[str, float]:
+    """Wait for the three views' content; seconds since the page's load event of the
+    outputs appearing and of each view's content."""
+    page.wait_for_function(
+        "() => window.__nbcFirst && __nbcFirst.plot && __nbcFirst.log && __nbcFirst.table",
+        timeout=timeout * 1000,
+    )
+    times: dict[str, Any] = page.evaluate(
+        """() => ({...window.__nbcFirst,
+                   load: performance.getEntriesByType('navigation')[0].loadEventEnd})"""
+    )
+    return {k: (v - times["load"]) / 1000 for k, v in times.items() if k != "load"}
+
+
+def _check_views(page: Page, history: int, label: str, artifacts: Path) -> dict[str, float]:
+    """The page shows the plot, log and table with their history, from the renderer."""
+    shown = _shown(page)
+    for view in ("plot", "log", "table"):
+        after = shown[view] - shown["output"]
+        assert after <= SHOWN_WITHIN, f"{label}: {view} shown {after:.2f} s after its output"
+    # drawn by the labextension's renderer (not a widget-view waiting for the kernel)
+    for kind in ("plot", "log", "table", "button"):
+        assert page.locator(f".nbc-mime-view .nbc-{kind}").count() == 1, kind
+    assert page.locator(".jupyter-widgets").count() == 0
+    assert "Loading widget" not in page.locator("body").inner_text()
+    assert _data(page, ".nbc-plot", "points") >= history, "the plot's history came back"
+    assert _data(page, ".nbc-log", "lines") > 10
+    assert _data(page, ".nbc-table", "rows") == 5
+    for kind in ("plot", "log", "table", "button"):
+        assert page.locator(f".nbc-{kind}").get_attribute("data-status") == "live", kind
+    page.screenshot(path=str(artifacts / f"reload-{label}.png"))
+    # and it keeps updating from the running cell
+    points = _data(page, ".nbc-plot", "points")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('.nbc-plot').dataset.points) > {points + 50}",
+        timeout=10_000,
+    )
+    return shown
+
+
+def _open_busy(page: Page, nb: NotebookPage) -> None:
+    """Load the notebook's page while its kernel is busy (no wait for an idle kernel)."""
+    page.add_init_script(TIMING)
+    page.goto(nb.url, wait_until="load")
+
+
+def _click(page: Page) -> None:
+    button = page.locator(".nbc-button button")
+    button.scroll_into_view_if_needed()
+    button.click()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_reloaded_page_and_second_tab_show_live_views_while_the_cell_runs(
+    jupyter: JupyterServer, browser: Browser, notebook, artifacts: Path, ui: str
+) -> None:
+    path = notebook([SETUP, STREAM])
+    nb = browser.open_notebook(jupyter, path, ui=ui)  # type: ignore[arg-type]
+    second: Page | None = None
+    try:
+        nb.run_cell(0)
+        for kind in ("plot", "log", "table", "button"):
+            nb.page.locator(f".nbc-mime-view .nbc-{kind}").wait_for(state="visible")
+        _save(nb)  # the saved outputs are what a reloaded page or a second tab draws
+        started = time.monotonic()
+        nb.run_cell(1, wait=False)
+        nb.page.wait_for_function(
+            "() => Number(document.querySelector('.nbc-plot').dataset.points) > 300",
+            timeout=30_000,
+        )
+        assert nb.busy()
+        kernel = f"api/kernels/{nb.kernel_id}"
+
+        # 1. reload mid-stream
+        history = _data(nb.page, ".nbc-plot", "points")
+        nb.page.add_init_script(TIMING)
+        nb.page.reload(wait_until="load")
+        reloaded = _check_views(nb.page, history, f"{ui}-reloaded", artifacts)
+
+        # 2. a second tab opened mid-run
+        second = browser.new_page()
+        history = _data(nb.page, ".nbc-plot", "points")
+        _open_busy(second, nb)
+        tab = _check_views(second, history, f"{ui}-second-tab", artifacts)
+
+        # the cell streams for 30 s at least, through all of this
+        time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+        assert jupyter.api("GET", kernel)["execution_state"] == "busy"
+
+        # 3. a click in each page reaches the running loop
+        _click(nb.page)
+        for page in (nb.page, second):
+            page.locator(".nbc-log", has_text="loop saw click 1").wait_for(timeout=10_000)
+        _click(second)
+        for page in (nb.page, second):
+            page.locator(".nbc-log", has_text="loop ended after").wait_for(timeout=10_000)
+            assert "clicks=2" in page.locator(".nbc-log").inner_text()
+        assert time.monotonic() - started >= 30
+        deadline = time.monotonic() + 10
+        while jupyter.api("GET", kernel)["execution_state"] != "idle":
+            assert time.monotonic() < deadline, "the cell did not end after the clicks"
+            time.sleep(0.2)
+        second.screenshot(path=str(artifacts / f"reload-{ui}-after-clicks.png"))
+        print(
+            f"\n{ui}: shown after load event (s): reloaded "
+            + ", ".join(f"{k} {v:.2f}" for k, v in reloaded.items())
+            + "; second tab "
+            + ", ".join(f"{k} {v:.2f}" for k, v in tab.items())
+        )
+        assert browser.our_errors() == []
+    finally:
+        nb.page.context.close()
+        if second is not None:
+            second.context.close()
+
+
+def test_labextension_is_installed_enabled_and_ok(jupyter: JupyterServer) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterlab.labextensions", "list"],
+        env=jupyter.environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = out.stdout + out.stderr
+    line = next((ln for ln in text.splitlines() if ln.strip().startswith("nbchannel ")), "")
+    assert "enabled" in line and "OK" in line, text
