@@ -6,7 +6,9 @@ path's :mod:`.ws_client` does, or the benchmark measures the client: so this is 
 on a kept-alive connection, ``Content-Length`` and chunked bodies, the body handed to a
 *sink* as it arrives. A body piece at least 64 KiB long that a sink can place (the rest of a
 large v1 frame) is read from the socket straight into the frame's own buffer, with no
-re-assembly copies, as :mod:`.ws_client` does for large WebSocket frames.
+re-assembly copies, as :mod:`.ws_client` does for large WebSocket frames. (Tornado's client
+with a ``streaming_callback``, measured on the stream side by side with this one, spent
+about as much per small item and about twice the CPU per MiB of 1 MiB arrays.)
 
 Sinks: :class:`FrameSplitter` cuts concatenated v1 frames apart by their 12-byte preamble
 (the binary stream and the poll), :class:`SseSplitter` reads ``text/event-stream`` events

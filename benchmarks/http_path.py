@@ -83,11 +83,13 @@ class HttpReceiver(NbcReceiver):
         reader = rx._poll_loop() if transport == "poll" else rx._stream()
         rx._tasks = [asyncio.ensure_future(reader), asyncio.ensure_future(rx._send_loop())]
         if transport != "poll":
-            try:
-                await asyncio.wait_for(rx.heartbeat.wait(), timeout)
-            except BaseException:
+            beat = asyncio.ensure_future(rx.heartbeat.wait())
+            await asyncio.wait((beat, rx._tasks[0]), timeout=timeout, return_when="FIRST_COMPLETED")
+            if not beat.done():
+                beat.cancel()
                 rx.close()
-                raise
+                why = "; ".join(map(str, rx.errors)) or f"no heartbeat within {timeout} s"
+                raise ConnectionError(f"the {transport} did not attach: {why}")
         return rx
 
     def _url(self, route: str, **query: Any) -> str:

@@ -92,23 +92,31 @@ def format_table(report: dict[str, Any]) -> str:
         "",
         f"{mode}; median of {report['reps']} runs (metric 6: one {soak:g} s soak per path); "
         f"{report['seconds']:.0f} s in all.",
-        "↑ higher is better, ↓ lower is better; A/x = A's median divided by x's. "
-        "~ = runs spread over 25% of the median (noisy).",
+        "↑ higher is better, ↓ lower is better; A/x = A's median divided by x's, A-x/A = "
+        "A-x's divided by A's. ~ = runs spread over 25% of the median (noisy).",
         f"lost = sent but not received {DRAIN_SECONDS:g} s after the sender finished "
         "(gaps in the sequence numbers), median of runs.",
-        "B = an ipywidgets widget's comm through jupyter-server's kernel WebSocket "
-        "(v1.kernel.websocket.jupyter.org), default IOPub limits; B0 = the same with "
-        "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
-        "one message per frame.",
-        "A-stream, A-sse, A-poll = A's kernel and hub read over the HTTP fallbacks (binary "
-        "stream, text/event-stream, long-polling); the viewer's sub, events and acks go as "
-        "POST nbchannel/send, one in flight.",
         "4 (A and A-*): the sender keeps at most 6 arrays unacknowledged by its viewer (ack "
         "events, which reach the running cell); unpaced, a sender faster than its viewer gets gap "
         "markers for that viewer, by design.",
         f"load average (1 min) before {env['load_average_before'][0]:.2f}, after "
         f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
     ]
+    about = []
+    if ran & {"B", "B0", "C"}:
+        about.append(
+            "B = an ipywidgets widget's comm through jupyter-server's kernel WebSocket "
+            "(v1.kernel.websocket.jupyter.org), default IOPub limits; B0 = the same with "
+            "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
+            "one message per frame."
+        )
+    if ran & {"A-stream", "A-sse", "A-poll"}:
+        about.append(
+            "A-stream, A-sse, A-poll = A's kernel and hub read over the HTTP fallbacks (binary "
+            "stream, text/event-stream, long-polling); the viewer's sub, events and acks go as "
+            "POST nbchannel/send, one in flight."
+        )
+    legend[4:4] = about
     for goal in report.get("goals", []):
         value = goal["value"]
         shown = "no data" if value is None else _num(value) if value else "0"
