@@ -162,6 +162,7 @@ function statusDetail(detail) {
   if (typeof d.delay === "number") parts.push(`next try in ${(d.delay / 1000).toFixed(1)} s`);
   if (d.message) parts.push(String(d.message));
   if (typeof d.url === "string" && d.url) parts.push(d.url);
+  if (typeof d.transport === "string") parts.unshift(`over ${{ websocket: "the WebSocket", stream: "the HTTP stream", sse: "server-sent events", poll: "long-polling" }[d.transport] ?? d.transport}`);
   return parts.join(" · ");
 }
 
@@ -235,7 +236,7 @@ export class StatusBadge {
     this.root.dataset.status = status;
     this.label.textContent = STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (status)];
     const help = STATUS_HELP[status] ?? "";
-    this.el.title = this.detail && status !== "live" ? `${help}\n${this.detail}` : help;
+    this.el.title = this.detail ? `${help}\n${this.detail}` : help;
   }
 }
 
