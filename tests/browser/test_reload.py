@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from playwright.sync_api import Page
 
 from nbchannel.testing import JupyterServer
-from nbchannel.testing.browser import Browser, NotebookPage
+from nbchannel.testing.browser import Browser, NotebookPage, write_notebook
 
 #: How soon the views must show their history once the page has put their outputs in the
 #: notebook (seconds). JupyterLab itself takes 2-6 s after the page's load event to restore
@@ -212,3 +213,80 @@ def test_labextension_is_installed_enabled_and_ok(jupyter: JupyterServer) -> Non
     text = out.stdout + out.stderr
     line = next((ln for ln in text.splitlines() if ln.strip().startswith("nbchannel ")), "")
     assert "enabled" in line and "OK" in line, text
+
+
+def _badge(page: Page, selector: str) -> tuple[str | None, str]:
+    root = page.locator(selector)
+    return root.get_attribute("data-status"), root.locator(".nbc-badge").inner_text().strip()
+
+
+@pytest.mark.slow
+def test_a_view_waits_for_its_channel_then_shows_it_and_keeps_it_when_the_kernel_stops(
+    jupyter: JupyterServer, browser: Browser, artifacts: Path
+) -> None:
+    # A saved output whose channel no kernel has opened yet (a shared channel, so the
+    # address does not depend on the kernel's id).
+    name = "waiting-view.ipynb"
+    nb_file = write_notebook(
+        jupyter.root_dir / name,
+        [
+            "# a log displayed earlier, by a kernel that is gone",
+            "from nbchannel import LiveChannel\n"
+            "from nbchannel.widgets import LiveLog\n"
+            "ch = LiveChannel('later-log', scope='server')\n"
+            "ch.append({'lines': ['hello from the kernel']})\n"
+            "mine = LiveLog(height=80)  # a channel of this kernel's\n"
+            "display(mine)\n"
+            "mine.write('written by this kernel')",
+        ],
+    )
+    saved = nbformat.read(str(nb_file), as_version=4)
+    saved.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/plain": "<LiveLog>",
+                "application/vnd.nbchannel.view+json": {
+                    "version": 1,
+                    "kind": "log",
+                    "channel": "later-log",
+                    "scope": "server",
+                    "kernel_id": "a-kernel-that-is-gone",
+                    "config": {"max_lines": 100, "height": 120},
+                },
+            },
+        )
+    ]
+    nbformat.write(saved, str(nb_file))
+    nb = browser.open_notebook(jupyter, name)
+    try:
+        log = '.nbc-mime-view .nbc-log[data-channel="later-log"]'
+        nb.page.wait_for_function(
+            f"""() => document.querySelector('{log}')?.dataset.status === 'waiting'""",
+            timeout=20_000,
+        )
+        assert _badge(nb.page, log) == ("waiting", "waiting for the kernel")
+        assert nb.page.locator(".nbc-error").count() == 0
+        nb.page.locator(log).screenshot(path=str(artifacts / "view-waiting.png"))
+
+        nb.run_cell(1)  # this kernel opens the channel: the view fills in
+        nb.page.locator(log, has_text="hello from the kernel").wait_for(timeout=20_000)
+        assert _badge(nb.page, log) == ("live", "live")
+
+        # the kernel stops: its channel's view says so and keeps its content
+        mine = '.nbc-mime-view .nbc-log:not([data-channel="later-log"])'
+        nb.page.locator(mine, has_text="written by this kernel").wait_for(timeout=20_000)
+        jupyter.api("DELETE", f"api/kernels/{nb.kernel_id}")
+        nb.page.wait_for_function(
+            f"""() => document.querySelector('{mine}').dataset.status === 'closed'""",
+            timeout=20_000,
+        )
+        assert _badge(nb.page, mine) == ("closed", "kernel stopped")
+        assert "written by this kernel" in nb.page.locator(mine).inner_text()
+        assert nb.page.locator(".nbc-error").count() == 0
+        nb.page.locator(".jp-Cell").nth(1).screenshot(
+            path=str(artifacts / "view-kernel-stopped.png")
+        )
+        assert browser.our_errors() == []
+    finally:
+        nb.page.context.close()
