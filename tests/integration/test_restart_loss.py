@@ -113,8 +113,10 @@ def test_items_in_flight_when_the_server_is_killed_are_delivered_or_reported() -
 
         second = asyncio.run(scenario())
         stats = kernel.eval("ch.stats")
-        lost = kernel.eval("ch._transport.lost_in_flight")
-        resent = kernel.eval("ch._transport.resent")
+        # the hub client (inside the fan-out transport that also serves comm viewers)
+        client = "getattr(ch._transport, 'hub', ch._transport)"
+        lost = kernel.eval(f"{client}.lost_in_flight")
+        resent = kernel.eval(f"{client}.resent")
         kernel.client.stop_channels()
     finally:
         if km is not None and km.has_kernel:
