@@ -241,7 +241,20 @@ def test_a_view_waits_for_its_channel_then_shows_it_and_keeps_it_when_the_kernel
         ],
     )
     saved = nbformat.read(str(nb_file), as_version=4)
+    # and a custom view's code, saved in the output: it must not run from an untrusted file
+    custom = {
+        "version": 1,
+        "kind": "custom",
+        "channel": "later-custom",
+        "scope": "server",
+        "kernel_id": "a-kernel-that-is-gone",
+        "config": {"render": "export default ({ el }) => { el.textContent = 'ran'; };"},
+    }
     saved.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/plain": "<CustomView>", "application/vnd.nbchannel.view+json": custom},
+        ),
         nbformat.v4.new_output(
             "display_data",
             data={
@@ -255,7 +268,7 @@ def test_a_view_waits_for_its_channel_then_shows_it_and_keeps_it_when_the_kernel
                     "config": {"max_lines": 100, "height": 120},
                 },
             },
-        )
+        ),
     ]
     nbformat.write(saved, str(nb_file))
     nb = browser.open_notebook(jupyter, name)
@@ -267,6 +280,10 @@ def test_a_view_waits_for_its_channel_then_shows_it_and_keeps_it_when_the_kernel
         )
         assert _badge(nb.page, log) == ("waiting", "waiting for the kernel")
         assert nb.page.locator(".nbc-error").count() == 0
+        note = nb.page.locator('.nbc-mime-view .nbc-note-only[data-kind="custom"]')
+        assert note.get_attribute("data-status") == "untrusted"
+        assert "shown only once the notebook is trusted" in note.inner_text()
+        assert "ran" not in nb.page.locator(".nbc-mime-view").first.inner_text()
         nb.page.locator(log).screenshot(path=str(artifacts / "view-waiting.png"))
 
         nb.run_cell(1)  # this kernel opens the channel: the view fills in

@@ -71,13 +71,14 @@ export function modelFromData(data) {
  * A short plain-text note in place of a view (not an error box: these are normal states).
  * @param {HTMLElement} el
  * @param {string} kind
+ * @param {string} status `data-status` of the note: "untrusted" or "other-version"
  * @param {string} text
  */
-function note(el, kind, text) {
+function note(el, kind, status, text) {
   const box = document.createElement("div");
   box.className = "nbc-widget nbc-note-only";
   box.dataset.kind = kind;
-  box.dataset.status = "unavailable";
+  box.dataset.status = status;
   box.textContent = text;
   box.style.cssText = "padding: 4px 8px; color: var(--jp-ui-font-color2, #666); font-size: var(--jp-ui-font-size1, 13px);";
   el.append(box);
@@ -114,6 +115,7 @@ export class NbChannelRenderer extends Widget {
       this._unmount = note(
         this.node,
         kind,
+        "other-version",
         `This output was made by a different version of nbchannel (view format ${data.version}, this page reads ${VERSION}); re-run the cell to show it.`,
       );
     } else if (kind === "custom" && !model.trusted) {
@@ -121,6 +123,7 @@ export class NbChannelRenderer extends Widget {
       this._unmount = note(
         this.node,
         kind,
+        "untrusted",
         "This custom view runs code saved in the notebook, so it is shown only once the notebook is trusted or the cell is run again.",
       );
     } else {
