@@ -141,7 +141,7 @@ class LiveWidget(anywidget.AnyWidget):
             raise _checks.type_error(self, "(config=...)", "a dict with str keys (or None)", config)
         return config
 
-    def view_data(self) -> ViewData | None:
+    def _view_data(self) -> ViewData | None:
         """The data of this widget's :data:`VIEW_MIMETYPE` output, or None where no hub is
         reachable (the view then exists only as the widget-view)."""
         # (the transport's kernel id is None exactly where no hub is reachable; a
@@ -164,7 +164,7 @@ class LiveWidget(anywidget.AnyWidget):
         if bundle is None:
             return None
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        view = self.view_data()
+        view = self._view_data()
         if view is None or _WIDGET_VIEW not in data:
             return data, metadata
         include, exclude = kwargs.get("include"), kwargs.get("exclude")

@@ -325,7 +325,7 @@ def test_the_view_carries_the_settings_a_view_needs(
     watch: Callable[[LiveWidget], Page],
 ) -> None:
     plot = LivePlot(["loss", "acc"], window=500, title="Training", ylabel="value", height=200)
-    config = plot.view_data()["config"]  # type: ignore[index]
+    config = plot._view_data()["config"]  # type: ignore[index]
     assert config == {
         "series": ["loss", "acc"],
         "window": 500,
@@ -343,11 +343,11 @@ def test_what_a_control_shows_is_on_the_channel_not_in_the_output(
     watch: Callable[[LiveWidget], Page],
 ) -> None:
     button = Button("Stop", disabled=True)
-    view = button.view_data()
+    view = button._view_data()
     assert view is not None and view["kind"] == "button"
     button.label = "Halt"
     # the output (made once, at display) stays valid: the label a page shows is the state
-    assert button.view_data() == view
+    assert button._view_data() == view
     assert watch(button).state == {"label": "Halt", "disabled": True}
 
 
@@ -366,7 +366,7 @@ def test_no_view_mimetype_where_no_hub_is_reachable() -> None:
         data = _formatted(widget)
         assert base._WIDGET_VIEW in data  # front ends draw the widget-view (the comm path)
         assert base.VIEW_MIMETYPE not in data
-        assert widget.view_data() is None
+        assert widget._view_data() is None
 
 
 def test_include_and_exclude_apply_to_the_view_mimetype() -> None:
