@@ -515,6 +515,12 @@ class StreamHandler(_Reader):
         after = self.int_argument("after", 0)
         self._sse = sse = self.get_argument("format", "") == "sse"
         att = self._att = session.attach("sse" if sse else "stream")
+        # Live data is latency-bound, as on the WebSocket: without this, Nagle's algorithm
+        # holds a small chunk back until the previous one is acknowledged (up to 40 ms).
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            with contextlib.suppress(AttributeError, OSError):
+                stream.set_nodelay(True)
         self.set_header("Cache-Control", "no-store, no-transform")
         self.set_header("X-Accel-Buffering", "no")
         content_type = "text/event-stream" if sse else "application/octet-stream"
