@@ -146,7 +146,7 @@ class LiveWidget(anywidget.AnyWidget):
         reachable (the view then exists only as the widget-view)."""
         # (the transport's kernel id is None exactly where no hub is reachable; a
         # server-scoped channel's address says "server" either way)
-        kernel_id = self.channel._transport.kernel_id
+        kernel_id = self.channel.transport.kernel_id
         if not self._scope or kernel_id is None or self._transport == "comm":
             return None
         return {
