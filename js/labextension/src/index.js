@@ -18,7 +18,7 @@
 //
 // The views themselves are the anywidget entry point's (../../src/index.js): the renderer
 // hands it an object with the part of anywidget's model it reads (`get` of `_kind`,
-// `_channel`, `_scope`, `_config`; `on`/`off`), built from the mime data.
+// `_channel`, `_scope`, `_config`, `_transport`; `on`/`off`), built from the mime data.
 
 import { Widget } from "@lumino/widgets";
 
@@ -58,6 +58,8 @@ export function modelFromData(data) {
     _channel: String(data.channel ?? ""),
     _scope: String(data.scope ?? ""),
     _config: data.config && typeof data.config === "object" ? data.config : {},
+    // the kernel writes this mimetype only where its channels reach the hub
+    _transport: "hub",
   };
   return {
     get: (name) => traits[name],
