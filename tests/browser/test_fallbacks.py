@@ -10,6 +10,7 @@ the client says which transport carries the page (``statusDetail.transport``).
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import pytest
 from playwright.sync_api import Page, WebSocketRoute
 
+from nbchannel.demo import notebooks_source
 from nbchannel.testing import JupyterServer
 from nbchannel.testing.browser import Browser, NotebookPage
 from nbchannel.testing.nginx import Nginx
@@ -147,6 +149,32 @@ def test_a_proxy_that_refuses_nbchannel_ws_leaves_the_stream(
     with Nginx(jupyter.port, websocket_paths=JUPYTER_SOCKETS, refuse=[r"/nbchannel/ws"]) as proxy:
         nb = browser.open_notebook(jupyter, path, ui=ui, page=page, origin=proxy.url())
         check_page(nb, browser, artifacts, f"fallback-stream-nginx-{ui}", n, "stream")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_the_quickstart_notebook_runs_over_the_stream_behind_such_a_proxy(
+    jupyter: JupyterServer,
+    browser: Browser,
+    artifacts: Path,
+    page: Page,
+    ui: Literal["lab", "notebook"],
+) -> None:
+    name = "01-quickstart.ipynb"
+    shutil.copy(notebooks_source() / name, jupyter.root_dir / name)
+    with Nginx(jupyter.port, websocket_paths=JUPYTER_SOCKETS, refuse=[r"/nbchannel/ws"]) as proxy:
+        nb = browser.open_notebook(jupyter, name, ui=ui, page=page, origin=proxy.url())
+        nb.run_all(timeout=180)
+        plot = nb.page.locator(".nbc-plot").first
+        plot.wait_for(state="visible", timeout=30_000)
+        nb.page.wait_for_function(
+            "() => Number(document.querySelector('.nbc-plot')?.dataset.points) >= 10",
+            timeout=30_000,
+        )
+        assert plot.get_attribute("data-status") == "live"
+        assert transport(nb.page) == "stream"
+        assert "Traceback" not in nb.outputs_text()
+        plot.screenshot(path=str(artifacts / f"fallback-quickstart-{ui}.png"))
+        assert our_errors(browser) == []
 
 
 def test_playwright_refusing_nbchannel_ws_leaves_the_stream(
