@@ -149,6 +149,7 @@ def test_resume_from_last_offset_gets_exactly_the_missed_items(
         await again.wait_for(lambda: True)
         assert [v for _, v in view.items] == list(range(10, 25))
         assert [o for o, _ in view.items] == list(range(10, 25))
+        assert view.duplicates == []
         assert view.resets == 1 and view.gaps == []  # only the very first subscribe reset
         await again.close()
 

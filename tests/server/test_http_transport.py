@@ -169,6 +169,7 @@ def test_a_kernel_stream_reaches_stream_sse_and_poll_viewers_with_nothing_lost(
         for t, v in {"websocket": ws, **viewers}.items():
             view = v.view(kernel.id, "feed")
             assert view.items == [(i, i) for i in range(n)], t  # in order, none lost or twice
+            assert view.duplicates == [], t  # none arrived twice (the view drops repeats)
             assert view.gaps == [] and v.errors == [], t
             assert view.state["title"] == "Feed", t
             assert np.array_equal(view.state["pixels"], np.arange(1000, dtype=np.float32)), t
@@ -439,6 +440,7 @@ def test_a_cut_or_a_lost_session_resumes_with_nothing_lost_or_doubled(
         await viewer.wait_for(lambda: len(view.items) >= n, timeout=60)
         await asyncio.to_thread(kernel.join, job)
         assert view.items == [(i, i) for i in range(n)]
+        assert view.duplicates == []  # none arrived twice (the view drops repeats)
         assert view.gaps == [] and viewer.errors == []
         assert view.state == {"phase": "running"}
         assert viewer.session not in (first, "expired-or-unknown")
