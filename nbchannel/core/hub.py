@@ -341,10 +341,17 @@ class Hub:
             self._close(ch)
 
     def _close(self, ch: Channel) -> None:
+        # What was written before the close still reaches each subscriber, then `closed`:
+        # a history still being replayed is queued now (the channel's data goes with the
+        # close), and a queue that cannot take it drops with gap markers, as always.
+        for sub in ch.subscribers:
+            if sub in ch.cursors:
+                rest, _ = ch.take_replay(sub, 1 << 62, 1 << 62)
+                for m in rest:
+                    sub.outbox.put(m)
+            sub.stop_replay(ch)
         ch.close()
         for sub in ch.subscribers:
-            sub.stop_replay(ch)
-            sub.outbox.purge(ch.scope, ch.name)
             sub.outbox.put(Message.create(P.CLOSED, ch.name, scope=ch.scope))
         self._collect(ch)
 

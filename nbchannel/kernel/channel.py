@@ -457,11 +457,20 @@ class LiveChannel:
             "transport": self._transport.stats(),
         }
 
-    def close(self) -> None:
-        """Close the channel at the hub; viewers are told. Further writes raise."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what was written, then close the channel at the hub; viewers are told.
+
+        Waits up to ``timeout`` seconds for everything written before the call to reach the
+        hub (as :meth:`flush`); what could not be delivered by then is counted in
+        :attr:`stats` (``dropped``) and reported to the viewers as a gap. Leaving a
+        ``with LiveChannel(...)`` block closes the same way. Further writes raise.
+        """
         if self._closed:
             return
         self._closed = "closed by close()"
+        # Not from the threads that deliver to the hub: they would wait for themselves.
+        if threading.current_thread().name not in (IO_THREAD_NAME, COMM_THREAD_NAME):
+            self._transport.flush(timeout)
         self._opened.clear()
         self._wake_waiters()
         self._transport.unregister(self)

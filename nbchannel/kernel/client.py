@@ -234,9 +234,19 @@ class HubClient:
             if self._channels.get(key) is not channel:
                 return
             del self._channels[key]
-            self._outbox.purge(channel.wire_scope, channel.name)
+            # What is still queued for it was not delivered (close() waited for it first):
+            # counted, and the viewers are told before the channel closes.
+            purged = self._outbox.purge(channel.wire_scope, channel.name)
+            if purged:
+                channel.lost(purged)
+                self.lost_in_flight += purged
             self._forget_unconfirmed(key)
             if self._linked:
+                if purged:
+                    gap = {"kind": P.APPEND, "count": purged, "reason": "closed"}
+                    self._control.append(
+                        Message.create(P.GAP, channel.name, gap, scope=channel.wire_scope)
+                    )
                 self._control.append(Message(P.CLOSE, channel.name, scope=channel.wire_scope))
                 self._wake_locked()
 

@@ -406,7 +406,13 @@ def test_a_frame_of_writes_that_closes_its_channel_midway(hub: Hub) -> None:
     )
     assert _errors(drain(k)) == ["unknown-channel"]
     got = drain(b)
-    assert [(m.kind, m.channel) for m in got] == [(P.CLOSED, "c"), (P.APPEND, "d")]
+    # what was written before the close is delivered, then `closed`; nothing after it
+    assert [(m.kind, m.channel) for m in got] == [
+        (P.APPEND, "c"),
+        (P.CLOSED, "c"),
+        (P.APPEND, "d"),
+    ]
+    assert got[0].value() == 3
 
 
 def test_an_owner_can_clear_even_a_shared_channel(hub: Hub) -> None:
@@ -495,7 +501,9 @@ def test_unsubscribe_and_close_end_a_replay(clock: FakeClock) -> None:
     assert not b.pending and not hub.channels[("k1", "c")].cursors
     send(hub, b, P.SUBSCRIBE, "c", scope="k1")
     send(hub, k, P.CLOSE, "c")
-    assert kinds(drain(b)) == [P.CLOSED]
+    assert not b.replays  # the close ended the replay: the rest of the history is queued
+    got = drain(b)
+    assert kinds(got) == [P.SUBSCRIBED, *[P.APPEND] * 1_000, P.CLOSED]
     hub.disconnect(b)
     assert not b.replays
 
@@ -536,3 +544,16 @@ def test_an_event_reaches_every_owner_even_when_one_queue_is_full(clock: FakeClo
     assert all(g == list(range(200)) for g in got.values())
     errors = [m.value()["message"] for m in drain(b) if m.kind == P.ERROR]
     assert errors and "1 of 5 kernels" in errors[0]
+
+
+def test_writes_queued_for_a_viewer_before_a_close_are_delivered_then_closed(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    b = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "c")
+    send(hub, b, P.SUBSCRIBE, "c", scope="k1")
+    drain(b)
+    hub.receive(k, [Message.create(P.APPEND, "c", i) for i in range(1_000)])
+    send(hub, k, P.CLOSE, "c")  # the viewer has not read any of them yet
+    got = drain(b)
+    assert [m.value() for m in got if m.kind == P.APPEND] == list(range(1_000))
+    assert kinds(got)[-1] == P.CLOSED
