@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -26,26 +25,6 @@ from ..conftest import open_channel
 #: The server's default heartbeat (c.NbChannel.http_heartbeat).
 HEARTBEAT = 5.0
 KERNEL_SOCKETS = r"/api/kernels/[^/]+/channels"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[JupyterServer]:
-    s = JupyterServer()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-        s.cleanup()
-
-
-@pytest.fixture
-def kernel(server: JupyterServer) -> Iterator[KernelSession]:
-    k = server.start_kernel()
-    try:
-        yield k
-    finally:
-        k.shutdown()
 
 
 def stream_items(kernel: KernelSession, n: int) -> str:
@@ -66,20 +45,20 @@ async def ws_status(url: str, token: str) -> int:
 
 
 def test_a_proxy_that_upgrades_only_kernel_sockets_leaves_the_stream(
-    server: JupyterServer, kernel: KernelSession
+    jupyter: JupyterServer, kernel: KernelSession
 ) -> None:
     n = 2000
     open_channel(kernel, "behind-proxy")
-    with Nginx(server.port, websocket_paths=KERNEL_SOCKETS, refuse=[r"/nbchannel/ws"]) as proxy:
-        ws_base = proxy.url(server.base_url).replace("http", "ws", 1)
+    with Nginx(jupyter.port, websocket_paths=KERNEL_SOCKETS, refuse=[r"/nbchannel/ws"]) as proxy:
+        ws_base = proxy.url(jupyter.base_url).replace("http", "ws", 1)
 
         async def scenario() -> None:
             # what the page sees: kernels work, nbchannel's WebSocket is refused
             kernel_ws = f"{ws_base}api/kernels/{kernel.id}/channels"
-            assert await ws_status(kernel_ws, server.token) == 101
-            assert await ws_status(f"{ws_base}nbchannel/ws", server.token) == 403
+            assert await ws_status(kernel_ws, jupyter.token) == 101
+            assert await ws_status(f"{ws_base}nbchannel/ws", jupyter.token) == 403
             viewer = await HttpViewer.connect(
-                proxy.url(server.base_url), token=server.token, transport="stream"
+                proxy.url(jupyter.base_url), token=jupyter.token, transport="stream"
             )
             view = await viewer.subscribe(kernel.id, "behind-proxy")
             job = stream_items(kernel, n)
@@ -97,17 +76,17 @@ def test_a_proxy_that_upgrades_only_kernel_sockets_leaves_the_stream(
 
 @pytest.mark.slow
 def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
-    server: JupyterServer, kernel: KernelSession
+    jupyter: JupyterServer, kernel: KernelSession
 ) -> None:
     n = 1000
     open_channel(kernel, "buffered")
     # buffers whatever the upstream says, and compresses: it holds a stream back entirely
-    with Nginx(server.port, buffering=True, ignore_accel_buffering=True, compress=True) as proxy:
+    with Nginx(jupyter.port, buffering=True, ignore_accel_buffering=True, compress=True) as proxy:
 
         async def scenario() -> None:
-            base = proxy.url(server.base_url)
-            stream = await HttpViewer.connect(base, token=server.token, transport="stream")
-            poll = await HttpViewer.connect(base, token=server.token, transport="poll")
+            base = proxy.url(jupyter.base_url)
+            stream = await HttpViewer.connect(base, token=jupyter.token, transport="stream")
+            poll = await HttpViewer.connect(base, token=jupyter.token, transport="poll")
             view = await poll.subscribe(kernel.id, "buffered")
             t0 = time.monotonic()
             job = stream_items(kernel, n)
@@ -125,11 +104,11 @@ def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
         asyncio.run(scenario())
 
     # nginx honours the stream's X-Accel-Buffering: no unless told to ignore it
-    with Nginx(server.port, buffering=True) as proxy:
+    with Nginx(jupyter.port, buffering=True) as proxy:
 
         async def unbuffered() -> None:
             viewer = await HttpViewer.connect(
-                proxy.url(server.base_url), token=server.token, transport="stream"
+                proxy.url(jupyter.base_url), token=jupyter.token, transport="stream"
             )
             t0 = time.monotonic()
             while not viewer.heartbeats and time.monotonic() - t0 < HEARTBEAT:
@@ -142,16 +121,16 @@ def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
 
 @pytest.mark.slow
 def test_a_proxy_read_timeout_below_the_heartbeat_cuts_the_stream_and_it_resumes(
-    server: JupyterServer, kernel: KernelSession
+    jupyter: JupyterServer, kernel: KernelSession
 ) -> None:
     bursts, per_burst = 3, 300
     open_channel(kernel, "bursty")
-    with Nginx(server.port, read_timeout=3) as proxy:
+    with Nginx(jupyter.port, read_timeout=3) as proxy:
 
         async def scenario() -> None:
-            ws = await Viewer.connect(server.ws_url, token=server.token)  # direct, alongside
+            ws = await Viewer.connect(jupyter.ws_url, token=jupyter.token)  # direct, alongside
             viewer = await HttpViewer.connect(
-                proxy.url(server.base_url), token=server.token, transport="stream"
+                proxy.url(jupyter.base_url), token=jupyter.token, transport="stream"
             )
             view = await viewer.subscribe(kernel.id, "bursty")
             await ws.subscribe(kernel.id, "bursty")
