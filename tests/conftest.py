@@ -8,12 +8,15 @@ like a notebook does.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jupyter_client.manager import KernelManager
 
 from nbchannel.testing import JupyterServer, KernelSession
 from nbchannel.testing.browser import LAB_ARGS
@@ -66,6 +69,36 @@ def open_channel(kernel: KernelSession, name: str, var: str = "ch", **options: o
         f"{var} = LiveChannel({name!r}{kwargs})\n"
         f"assert {var}.wait_connected(10), {var}"
     )
+
+
+def start_surviving_kernel(
+    server: JupyterServer, kernel_id: str
+) -> tuple[KernelManager, KernelSession]:
+    """A kernel connected to ``server``'s hub that is not the server's child, so it outlives
+    the server (for restart tests). Ready by its manager's measure (is the process alive?),
+    not by a heartbeat that a kernel still importing on a loaded machine can miss."""
+    hub_file = server.runtime_dir / f"nbchannel-hub-{server.port}.json"
+    hub = json.loads(hub_file.read_text())
+    env = server.environ()
+    env.update(
+        NBCHANNEL_ADDRESS=hub["address"],
+        NBCHANNEL_SECRET=hub["secret"],
+        NBCHANNEL_HUB_FILE=str(hub_file),
+        NBCHANNEL_KERNEL_ID=kernel_id,
+    )
+    km = KernelManager(kernel_name="python3")
+    km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    km.connection_file = str(server.home / f"kernel-{kernel_id}.json")
+    km.start_kernel(env=env)
+    try:
+        ready = km.blocking_client()
+        ready.start_channels()
+        ready.wait_for_ready(timeout=60)
+        ready.stop_channels()
+        return km, KernelSession(kernel_id, km.connection_file, server=None)
+    except BaseException:
+        km.shutdown_kernel(now=True)
+        raise
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 
 from jupyter_client.manager import KernelManager
 
 from nbchannel.testing import JupyterServer, KernelSession, Viewer
 
-from ..conftest import open_channel
+from ..conftest import open_channel, start_surviving_kernel
 
 
 def test_kernel_restart_closes_channels_and_reopening_gives_a_new_epoch(
@@ -64,21 +62,7 @@ def test_server_restart_under_a_running_kernel(tmp_path: object) -> None:
     second: JupyterServer | None = None
     km: KernelManager | None = None
     try:
-        hub_file = first.runtime_dir / f"nbchannel-hub-{first.port}.json"
-        hub = json.loads(hub_file.read_text())
-        env = first.environ()
-        env.update(
-            NBCHANNEL_ADDRESS=hub["address"],
-            NBCHANNEL_SECRET=hub["secret"],
-            NBCHANNEL_HUB_FILE=str(hub_file),
-            NBCHANNEL_KERNEL_ID="survivor",
-        )
-        # A kernel that is not the server's child, so it survives the server's death.
-        km = KernelManager(kernel_name="python3")
-        km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        km.connection_file = str(first.home / "kernel-survivor.json")
-        km.start_kernel(env=env)
-        kernel = KernelSession("survivor", km.connection_file, server=None)
+        km, kernel = start_surviving_kernel(first, "survivor")
         open_channel(kernel, "durable")
         kernel.execute("ch.set('title', 'kept'); ch.append('before')")
 

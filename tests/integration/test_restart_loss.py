@@ -4,17 +4,15 @@ either reaches the viewer or is reported — nothing is lost silently."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
 from typing import Any
 
 from jupyter_client.manager import KernelManager
 
 from nbchannel.core import protocol as P
-from nbchannel.testing import JupyterServer, KernelSession, Viewer
+from nbchannel.testing import JupyterServer, Viewer
 
-from ..conftest import open_channel
+from ..conftest import open_channel, start_surviving_kernel
 
 ITEMS = 3_000
 KEY = ("survivor", "durable")
@@ -66,27 +64,7 @@ def test_items_in_flight_when_the_server_is_killed_are_delivered_or_reported() -
     second: JupyterServer | None = None
     km: KernelManager | None = None
     try:
-        hub_file = first.runtime_dir / f"nbchannel-hub-{first.port}.json"
-        hub = json.loads(hub_file.read_text())
-        env = first.environ()
-        env.update(
-            NBCHANNEL_ADDRESS=hub["address"],
-            NBCHANNEL_SECRET=hub["secret"],
-            NBCHANNEL_HUB_FILE=str(hub_file),
-            NBCHANNEL_KERNEL_ID=KEY[0],
-        )
-        # A kernel that is not the server's child, so it survives the server's death.
-        km = KernelManager(kernel_name="python3")
-        km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        km.connection_file = str(first.home / "kernel-survivor.json")
-        km.start_kernel(env=env)
-        # Ready by its manager's measure (is the process alive?), not by a heartbeat that a
-        # kernel still importing on a loaded machine can miss.
-        ready = km.blocking_client()
-        ready.start_channels()
-        ready.wait_for_ready(timeout=60)
-        ready.stop_channels()
-        kernel = KernelSession(KEY[0], km.connection_file, server=None)
+        km, kernel = start_surviving_kernel(first, KEY[0])
         open_channel(kernel, KEY[1])
         tally = Tally()
 
