@@ -116,6 +116,10 @@ class PeerInfo(TypedDict):
 class Hub:
     """Channel registry and router. See the module docstring."""
 
+    #: The scope of channels that every owner may open and that several owners share
+    #: (``"server"`` in the Jupyter server; a relay serving hub-wide channels uses its own).
+    shared_scope: str = P.SERVER_SCOPE
+
     def __init__(
         self, config: HubConfig | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -235,10 +239,11 @@ class Hub:
         if scope is None or scope == peer.scope:
             assert peer.scope is not None
             return peer.scope
-        if scope == P.SERVER_SCOPE:
+        if scope == self.shared_scope:
             return scope
         raise NotPermitted(
-            f"a kernel may open channels in its own scope or in {P.SERVER_SCOPE!r}, not {scope!r}"
+            f"a kernel may open channels in its own scope or in {self.shared_scope!r}, "
+            f"not {scope!r}"
         )
 
     def _owner_message(self, peer: Peer, msg: Message) -> None:
@@ -285,7 +290,7 @@ class Hub:
         resumed = not clear and ch.is_open and want_epoch is not None and want_epoch == ch.epoch
         # A kernel-scoped channel opened again without its epoch (a re-run cell, a restarted
         # kernel) starts afresh; a server-scoped channel is shared, so a second owner joins it.
-        if clear or (not resumed and not (ch.is_open and scope == P.SERVER_SCOPE)):
+        if clear or (not resumed and not (ch.is_open and scope == self.shared_scope)):
             ch.open(history_items=items, history_bytes=nbytes)
             for sub in ch.subscribers:
                 self._replay(sub, ch, None, None)
@@ -298,7 +303,7 @@ class Hub:
             "resumed": resumed,
             "viewers": len(ch.subscribers),
         }
-        reply_scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        reply_scope = ch.scope if ch.scope == self.shared_scope else None
         peer.outbox.put(Message.create(P.OPENED, ch.name, opened, scope=reply_scope))
 
     def _write(self, ch: Channel, msg: Message) -> int:
@@ -400,7 +405,8 @@ class Hub:
         kind = msg.kind
         if msg.scope is None:
             raise UnknownChannel(
-                f"{kind!r} needs a scope: the kernel id, or {P.SERVER_SCOPE!r} for shared channels"
+                f"{kind!r} needs a scope: the kernel id, or {self.shared_scope!r} for shared "
+                "channels"
             )
         _check_address(msg)
         key = (msg.scope, msg.channel)
@@ -465,7 +471,7 @@ class Hub:
             raise MalformedFrame("an event needs a name (the 'y' key field)")
         msg.value()  # a browser's payload is checked here, so a kernel never gets bad JSON
         # Owner-facing messages name the scope only for shared channels; a kernel knows its own.
-        scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        scope = ch.scope if ch.scope == self.shared_scope else None
         event = msg.replace(scope=scope, offset=None, epoch=None)
         ch.stats.events += 1
         refused = 0
@@ -485,7 +491,7 @@ class Hub:
         if not ch.owners:
             return
         payload: P.PresencePayload = {"viewers": len(ch.subscribers)}
-        scope = ch.scope if ch.scope == P.SERVER_SCOPE else None
+        scope = ch.scope if ch.scope == self.shared_scope else None
         for owner in ch.owners:
             owner.outbox.put(Message.create(P.PRESENCE, ch.name, payload, scope=scope))
 

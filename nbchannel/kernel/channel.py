@@ -15,6 +15,7 @@ from ..core import protocol as P
 from ..core.message import Message, pack_value
 from ..core.protocol import MAX_KEY_LENGTH, check_channel_name
 from ..errors import ChannelError, EncodeError, EventsNotLive, FrameError, LimitExceeded
+from ..relay.wire import HUB_SCOPE, open_envelope
 from .dispatch import HANDLER_THREAD_NAME
 from .pool import send_pool
 from .port import Event, EventSink, Transport, TransportStats
@@ -24,6 +25,7 @@ from .transport import (
     IO_THREAD_NAME,
     default_transport,
     events_not_live_message,
+    relay_transport,
     warn_stale_read,
 )
 
@@ -100,7 +102,10 @@ class LiveChannel:
     work to another thread.
 
     **Scope.** ``scope="kernel"`` (default) makes a channel private to this kernel's
-    notebook; ``scope="server"`` shares it, by name, with every kernel of the server.
+    notebook; ``scope="server"`` shares it, by name, with every kernel of the server;
+    ``scope="hub"`` shares it with every user of a JupyterHub, through the relay named by
+    ``NBCHANNEL_RELAY_URL`` (:mod:`nbchannel.relay`), and events name their sender
+    (``Event.user``).
 
     Creating a second ``LiveChannel`` with the same name and scope in one kernel replaces the
     first (re-running a cell starts the channel afresh); the old object is closed.
@@ -113,14 +118,17 @@ class LiveChannel:
         self,
         name: str,
         *,
-        scope: Literal["kernel", "server"] = "kernel",
+        scope: Literal["kernel", "server", "hub"] = "kernel",
         history: int | None = None,
         history_bytes: int | None = None,
         transport: Transport | None = None,
     ) -> None:
         check_channel_name(name)
-        if scope not in ("kernel", "server"):
-            raise ValueError(f"LiveChannel(scope=...) must be 'kernel' or 'server', not {scope!r}")
+        if scope not in ("kernel", "server", "hub"):
+            raise ValueError(
+                f"LiveChannel(scope=...) must be 'kernel' or 'server' (or 'hub', shared across "
+                f"a JupyterHub through a relay), not {scope!r}"
+            )
         for label, v in (("history", history), ("history_bytes", history_bytes)):
             # a bool is an int to Python; history=True is a mistake, not a history of 1
             if v is not None and (type(v) is not int or v < 1):
@@ -128,9 +136,11 @@ class LiveChannel:
                     f"LiveChannel({label}=...) must be a positive integer or None, got {v!r}"
                 )
         self.name = name
-        self.scope: Literal["kernel", "server"] = scope
+        self.scope: Literal["kernel", "server", "hub"] = scope
         #: The scope on the wire (None: the kernel's own scope).
-        self.wire_scope: str | None = P.SERVER_SCOPE if scope == "server" else None
+        self.wire_scope: str | None = (
+            P.SERVER_SCOPE if scope == "server" else HUB_SCOPE if scope == "hub" else None
+        )
         self._history = history
         self._history_bytes = history_bytes
         self._lock = threading.RLock()
@@ -150,7 +160,10 @@ class LiveChannel:
         self._events = 0
         self._events_dropped = 0
         self.last_error = ""
-        self._transport = transport if transport is not None else default_transport()
+        self._viewer_users: list[str] | None = None
+        if transport is None:
+            transport = relay_transport() if scope == "hub" else default_transport()
+        self._transport = transport
         self._transport.register(self)
 
     def __repr__(self) -> str:
@@ -350,8 +363,9 @@ class LiveChannel:
     def address(self) -> tuple[str | None, str]:
         """``(scope, name)`` as browsers address this channel: the scope is this kernel's
         id (None where no hub is reachable) or ``"server"`` for a shared channel."""
-        scope = P.SERVER_SCOPE if self.scope == "server" else self._transport.kernel_id
-        return scope, self.name
+        if self.wire_scope is not None:
+            return self.wire_scope, self.name
+        return self._transport.kernel_id, self.name
 
     @property
     def transport(self) -> Transport:
@@ -362,6 +376,12 @@ class LiveChannel:
     def viewers(self) -> int:
         """How many browser connections watch this channel right now (every transport)."""
         return self._viewers + sum(self._other_views.values())
+
+    @property
+    def viewer_users(self) -> list[str] | None:
+        """Which users watch this ``scope="hub"`` channel (the relay tells its owners; None
+        on other scopes)."""
+        return self._viewer_users
 
     @property
     def views(self) -> dict[str, int]:
@@ -536,14 +556,20 @@ class LiveChannel:
         kind = msg.kind
         try:
             if kind == P.EVENT:
-                self._deliver(Event(msg.key or "", msg.value(), self.name), events, msg.nbytes)
+                value, user = msg.value(), None
+                if self.scope == "hub":
+                    user, value = open_envelope(value)
+                self._deliver(Event(msg.key or "", value, self.name, user=user), events, msg.nbytes)
             elif kind == P.OPENED:
                 info = msg.value()
                 self._epoch = info["epoch"]
                 self._viewers = info["viewers"]
                 self._opened.set()
             elif kind == P.PRESENCE:
-                self._viewers = msg.value()["viewers"]
+                info = msg.value()
+                self._viewers = info["viewers"]
+                if isinstance(info.get("users"), list):
+                    self._viewer_users = [str(u) for u in info["users"]]
             elif kind == P.ERROR:
                 info = msg.value()
                 self.last_error = str(info.get("message"))

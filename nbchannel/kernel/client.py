@@ -379,6 +379,12 @@ class HubClient:
             self.secret = str(data["secret"])
 
     def _connect(self) -> socket.socket:
+        sock = self._dial()
+        self._link()
+        return sock
+
+    def _dial(self) -> socket.socket:
+        """Connect to the hub and send the hello: a non-blocking socket ready for frames."""
         self._reload_address()
         addr = self.address
         if addr.kind == "unix":
@@ -407,6 +413,10 @@ class HubClient:
             # the kernel caps it at net.core.wmem_max.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
         sock.setblocking(False)
+        return sock
+
+    def _link(self) -> None:
+        """A connection is up: queue every channel's re-open before anything else."""
         with self._lock:
             # Re-open every channel before anything queued for it is written.
             self._control.clear()
@@ -419,7 +429,6 @@ class HubClient:
             self._mark_time = float("-inf")
             # Newer writes wait until the hub says, per channel, whether it is new.
             self._hold_until = time.monotonic() + _HOLD_TIMEOUT if self._unconfirmed else None
-        return sock
 
     def _take(self) -> list[Message]:
         with self._lock:

@@ -46,13 +46,15 @@ class Event:
 
     ``name`` is the event's name (``"click"``), ``value`` its payload (numpy arrays and bytes
     included), ``channel`` the channel's name and ``received`` the ``time.time()`` at which
-    the kernel received it.
+    the kernel received it; ``user`` names the sender on ``scope="hub"`` channels.
     """
 
     name: str
     value: Any
     channel: str
     received: float = field(default_factory=time.time)
+    #: The JupyterHub user who sent it, on hub-wide channels (None elsewhere).
+    user: str | None = None
 
 
 class TransportStats(TypedDict):

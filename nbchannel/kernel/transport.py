@@ -38,6 +38,7 @@ __all__ = [
     "default_transport",
     "events_not_live_message",
     "in_kernel",
+    "relay_transport",
     "set_default_transport",
 ]
 
@@ -197,6 +198,28 @@ def default_transport() -> Transport:
                     "running the nbchannel extension"
                 )
         return _default
+
+
+_relay: Transport | None = None
+
+
+def relay_transport() -> Transport:
+    """The process-wide transport of ``scope="hub"`` channels: a connection to the relay
+    named by ``NBCHANNEL_RELAY_URL`` (see :mod:`nbchannel.relay`), else detached."""
+    global _relay
+    with _default_lock:
+        if _relay is None:
+            from ..relay.wire import ENV_RELAY_URL, relay_url
+
+            if relay_url():
+                from ..relay.kernel import RelayClient
+
+                _relay = RelayClient.from_environment()
+            else:
+                _relay = DetachedTransport(
+                    f"{ENV_RELAY_URL} is not set: no nbchannel relay serves hub-wide channels here"
+                )
+        return _relay
 
 
 def set_default_transport(transport: Transport | None) -> Transport | None:

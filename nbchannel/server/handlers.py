@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import struct
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "ChannelsApiHandler",
     "direct_write_problem",
     "write_binary_frame",
+    "write_loop",
 ]
 
 #: The resource name the authorizer sees for nbchannel endpoints.
@@ -127,40 +128,7 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._writer = asyncio.ensure_future(self._write_loop(self.peer))
 
     async def _write_loop(self, peer: Peer) -> None:
-        budget = self.hub.frame_budget
-        loop = asyncio.get_running_loop()
-        last = float("-inf")
-        sending: Awaitable[None] | None = None
-        try:
-            while not peer.closed:
-                if sending is not None and not peer.pending:
-                    await sending  # nothing else to send: let the last frame finish
-                    sending = None
-                await peer.wait()
-                delay = budget.delay(last, loop.time())
-                if delay >= _MIN_SLEEP:
-                    # many viewers are busy: let more messages join this frame meanwhile
-                    await asyncio.sleep(delay)
-                parts = peer.take_frame()
-                if parts is None:
-                    continue
-                # Awaiting the writes is the backpressure: a slow page makes this loop
-                # wait, its outbox fills, and the hub starts coalescing and dropping for it
-                # alone. One frame is queued behind the one being sent, so the socket
-                # never waits for this loop to come round.
-                written = self._write_frame(parts)
-                if sending is not None:
-                    await sending
-                sending = written
-                last = loop.time()
-                budget.wrote(peer.id, last)
-        except (WebSocketClosedError, StreamClosedError):
-            pass
-        finally:
-            budget.forget(peer.id)
-            if isinstance(sending, asyncio.Future):
-                # a frame still in flight fails when the socket closes: nobody is told
-                sending.add_done_callback(_ignore_result)
+        await write_loop(self.hub, peer, self._write_frame)
 
     def _write_frame(self, parts: list[bytes | memoryview]) -> Awaitable[None]:
         """Write one binary WebSocket frame made of ``parts``; resolves once it is sent."""
@@ -219,6 +187,51 @@ class ChannelsApiHandler(APIHandler):
         }
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps(body))
+
+
+async def write_loop(
+    hub: Hub, peer: Peer, write_frame: Callable[[list[bytes | memoryview]], Awaitable[None]]
+) -> None:
+    """Write ``peer``'s outbox with ``write_frame`` (one WebSocket frame each, resolving once
+    sent) until the peer or the socket closes, paced by the hub's frame budget.
+
+    Shared by every WebSocket that serves a hub's subscribers (the server extension's and
+    the relay's).
+    """
+    budget = hub.frame_budget
+    loop = asyncio.get_running_loop()
+    last = float("-inf")
+    sending: Awaitable[None] | None = None
+    try:
+        while not peer.closed:
+            if sending is not None and not peer.pending:
+                await sending  # nothing else to send: let the last frame finish
+                sending = None
+            await peer.wait()
+            delay = budget.delay(last, loop.time())
+            if delay >= _MIN_SLEEP:
+                # many viewers are busy: let more messages join this frame meanwhile
+                await asyncio.sleep(delay)
+            parts = peer.take_frame()
+            if parts is None:
+                continue
+            # Awaiting the writes is the backpressure: a slow page makes this loop
+            # wait, its outbox fills, and the hub starts coalescing and dropping for it
+            # alone. One frame is queued behind the one being sent, so the socket
+            # never waits for this loop to come round.
+            written = write_frame(parts)
+            if sending is not None:
+                await sending
+            sending = written
+            last = loop.time()
+            budget.wrote(peer.id, last)
+    except (WebSocketClosedError, StreamClosedError):
+        pass
+    finally:
+        budget.forget(peer.id)
+        if isinstance(sending, asyncio.Future):
+            # a frame still in flight fails when the socket closes: nobody is told
+            sending.add_done_callback(_ignore_result)
 
 
 def direct_write_problem(handler: WebSocketHandler) -> str | None:
