@@ -9,6 +9,8 @@ model, restored through the kernel) and, where a hub is reachable, nbchannel's o
 mimetype (:data:`VIEW_MIMETYPE`), whose data only addresses the view. JupyterLab and
 Notebook 7 with nbchannel's labextension draw the latter straight from the hub, so a page
 reloaded while a cell runs shows the view at once; other front ends draw the widget-view.
+Every output also carries a static snapshot of the widget's last content (an image, HTML,
+text: :mod:`.snapshot`), refreshed after each cell, for saved and exported notebooks.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import anywidget
 import traitlets
 
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 
 __all__ = ["VIEW_MIMETYPE", "LiveWidget", "ViewData"]
 
@@ -133,6 +135,7 @@ class LiveWidget(anywidget.AnyWidget):
         attach = getattr(self.channel.transport, "attach", None)
         if attach is not None:
             attach(self)  # views that cannot reach a hub are served over this comm
+        snapshot.install(LiveWidget)  # in a kernel: displayed with a display id, refreshed
 
     def _check_config(self, config: object) -> dict[str, Any]:
         if config is None:
@@ -159,18 +162,44 @@ class LiveWidget(anywidget.AnyWidget):
         }
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The widget-view (anywidget's bundle) plus nbchannel's view, where a hub is."""
+        """The widget-view (anywidget's bundle) plus nbchannel's view, where a hub is, plus
+        the static snapshot of the widget's content (``text/plain`` and an image or HTML).
+
+        The output's metadata says it is an nbchannel widget's (``{"nbchannel": {"kind":
+        ...}}``), which lets an export tell its widget-view apart (:mod:`.export`).
+        """
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        view = self._view_data()
-        if view is None or _WIDGET_VIEW not in data:
-            return data, metadata
         include, exclude = kwargs.get("include"), kwargs.get("exclude")
-        if (include and VIEW_MIMETYPE not in include) or (exclude and VIEW_MIMETYPE in exclude):
+
+        def wanted(mime: str) -> bool:
+            return not ((include and mime not in include) or (exclude and mime in exclude))
+
+        data = {**data, **{k: v for k, v in self._snapshot_data().items() if wanted(k)}}
+        metadata = {**metadata, snapshot.SNAPSHOT_METADATA: {"kind": self._kind}}
+        view = self._view_data()
+        if view is None or _WIDGET_VIEW not in data or not wanted(VIEW_MIMETYPE):
             return data, metadata
         return {**data, VIEW_MIMETYPE: view}, metadata
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The static snapshot of what the view shows now: mimetype → data, with at least
+        ``text/plain`` (bounded: see :mod:`.snapshot`). Subclasses say more."""
+        return {"text/plain": f"{type(self).__name__} {self._channel!r}"}
+
+    def _snapshot_data(self) -> dict[str, Any]:
+        try:
+            return self._snapshot()
+        except Exception:  # the output must still be made, with the live views in it
+            snapshot.log.warning("nbchannel: could not take a snapshot", exc_info=True)
+            return {"text/plain": f"{type(self).__name__} (no snapshot)"}
+
+    def _snapshot_marker(self) -> object:
+        """Changes whenever the channel is written to (a snapshot may then be out of date)."""
+        stats = self.channel.stats
+        return (stats["sent"], stats["dropped"])
 
     @property
     def viewers(self) -> int:

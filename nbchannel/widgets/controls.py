@@ -12,10 +12,13 @@ running loop sees them at once::
             break
 
 Handlers registered with ``on_click``/``on_change`` run on nbchannel's I/O thread.
+A control's static snapshot (saved notebooks, nbconvert) is one line: its label and its
+current value (a button: its label).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import threading
@@ -25,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from ..kernel.channel import Event, LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["Button", "Dropdown", "Slider", "TextInput", "Toggle"]
@@ -122,6 +125,13 @@ class Button(_Control):
     def label(self, text: str) -> None:
         self.channel.set("label", _checks.string(text, self, ".label"))
 
+    def _snapshot(self) -> dict[str, Any]:
+        label = str(self.channel.get("label", ""))
+        return {
+            "text/html": f"<button disabled>{html.escape(label)}</button>",
+            "text/plain": f"[ {label} ]",
+        }
+
     def on_click(self, handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Call ``handler(event)`` on every click (a decorator)."""
         self._handlers.append(_checks.handler(handler, self, ".on_click(handler=...)"))
@@ -188,6 +198,18 @@ class _ValueControl(_Control, Generic[T]):
     def value(self, v: T) -> None:
         self._value = self._coerce(v)
         self.channel.set("value", self._value)
+
+    def _snapshot(self) -> dict[str, Any]:
+        label = str(self.channel.get("label", ""))
+        return snapshot.control_bundle(label, self._shown(self._value), self._detail())
+
+    def _shown(self, value: T) -> str:
+        """The value as the snapshot shows it."""
+        return snapshot.number(value)
+
+    def _detail(self) -> str:
+        """What the snapshot says after the value (a range, a count of options)."""
+        return ""
 
     def on_change(self, handler: Callable[[T], Any]) -> Callable[[T], Any]:
         """Call ``handler(value)`` whenever the user changes the value (a decorator)."""
@@ -260,6 +282,9 @@ class Slider(_ValueControl[float]):
             config={"min": min, "max": max, "step": step},
         )
 
+    def _detail(self) -> str:
+        return f"{snapshot.number(self.min)} … {snapshot.number(self.max)}"
+
     def _coerce(self, value: Any, where: str = ".value") -> float:
         v = _checks.number(value, self, where)
         v = min(max(v, self.min), self.max)
@@ -284,6 +309,9 @@ class Toggle(_ValueControl[bool]):
         channel: LiveChannel | str | None = None,
     ) -> None:
         super().__init__(value, label=label, disabled=disabled, channel=channel, config={})
+
+    def _shown(self, value: bool) -> str:
+        return "on" if value else "off"
 
     def _coerce(self, value: Any, where: str = ".value") -> bool:
         return _checks.boolean(value, self, where)
@@ -318,6 +346,9 @@ class TextInput(_ValueControl[str]):
             channel=channel,
             config={"placeholder": placeholder, "max_length": max_length},
         )
+
+    def _shown(self, value: str) -> str:
+        return repr(value)
 
     def _coerce(self, value: Any, where: str = ".value") -> str:
         return _checks.string(value, self, where)[: self.max_length]
@@ -373,6 +404,9 @@ class Dropdown(_ValueControl[Any]):
                 )
             seen.add(key)
         return opts
+
+    def _detail(self) -> str:
+        return f"one of {len(self.options)} options"
 
     def _coerce(self, value: Any, where: str = ".value") -> Any:
         for option in self.options:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["CustomView"]
@@ -28,6 +28,9 @@ class CustomView(LiveWidget):
         }''')
         display(view)
         view.channel.set("temperature", 21.5)
+
+    The output's static snapshot cannot run your code: it lists the channel's retained
+    state (``key = value``, up to :data:`~.snapshot.TEXT_CHARS` characters).
     """
 
     KIND = "custom"
@@ -48,3 +51,9 @@ class CustomView(LiveWidget):
         for key, value in config.items():
             _checks.json_value(value, self, f"({key}=...)")
         super().__init__(channel=channel, scope=scope, config={**config, "render": render})
+
+    def _snapshot(self) -> dict[str, Any]:
+        state = self.channel.state
+        lines = [f"{k} = {snapshot.cell(v)}" for k, v in list(state.items())[:100]]
+        head = f"CustomView {self._channel!r}" + (":" if lines else " (no state)")
+        return snapshot.text_bundle("\n".join([head, *lines]))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel.channel import Event, LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["LiveImage"]
@@ -78,7 +78,9 @@ class LiveImage(LiveWidget):
             view.show(simulation_step(t))      # H×W, H×W×3 or H×W×4 uint8 (floats: 0..1)
 
     Frames are retained state, so a slow page skips frames instead of queueing them and a
-    page that reloads shows the current frame at once.
+    page that reloads shows the current frame at once. The output's static snapshot is the
+    current frame as a PNG, subsampled to at most :data:`~.snapshot.IMAGE_SIDE` pixels on
+    its longer side (PNG/JPEG bytes as sent, up to :data:`~.snapshot.IMAGE_BYTES`).
     """
 
     KIND = "image"
@@ -106,6 +108,9 @@ class LiveImage(LiveWidget):
         self.frames += 1
 
     update = show
+
+    def _snapshot(self) -> dict[str, Any]:
+        return snapshot.image_bundle(self.channel.get("frame"))
 
     def on_pointer(self, handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
         """Call ``handler(event)`` for pointer events (down/move/up/wheel); a decorator."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import threading
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["LivePlot"]
@@ -35,6 +37,11 @@ class LivePlot(LiveWidget):
     screen frame, so appending far faster than 60 times a second costs the page nothing
     extra.
     A page that reloads gets the retained stream back (up to the hub's history bound).
+
+    The output's static snapshot (saved notebooks, nbconvert, GitHub) is an SVG of the
+    points in the window (the newest :data:`~.snapshot.PLOT_ROWS` without one), decimated
+    to at most 2 × :data:`~.snapshot.PLOT_COLUMNS` points per series; the plot keeps those
+    rows in the kernel for it (8 bytes per row and series).
     """
 
     KIND = "plot"
@@ -70,6 +77,12 @@ class LivePlot(LiveWidget):
             "ylabel": ylabel,
             "height": height,
         }
+        self._labels = (title or "", xlabel or "", ylabel or "", height)
+        self._xrange = xrange
+        self._keep = min(window, snapshot.PLOT_ROWS) if window else snapshot.PLOT_ROWS
+        self._rows_lock = threading.Lock()
+        self._xs = array("d")
+        self._ys = {name: array("d") for name in names}
         super().__init__(channel=channel, config=config)
         self._settings = {k: v for k, v in config.items() if v is not None}
         self.channel.set("config", self._settings)
@@ -78,6 +91,40 @@ class LivePlot(LiveWidget):
         """Remove every point (e.g. before a new training run); the settings stay."""
         self.channel.clear()
         self.channel.set("config", self._settings)
+        with self._rows_lock:
+            del self._xs[:]
+            for col in self._ys.values():
+                del col[:]
+
+    def _trim(self) -> None:
+        """Drop the oldest rows kept for the snapshot once they are twice the bound (so
+        trimming costs O(1) per row). Called with ``_rows_lock`` held."""
+        extra = len(self._xs) - self._keep
+        if extra >= self._keep:
+            del self._xs[:extra]
+            for col in self._ys.values():
+                del col[:extra]
+
+    def _snapshot(self) -> dict[str, Any]:
+        with self._rows_lock:
+            n = min(len(self._xs), self._keep)
+            x = np.frombuffer(self._xs, dtype=np.float64)[-n:].copy() if n else np.empty(0)
+            ys = {
+                k: np.frombuffer(v, dtype=np.float64)[-n:].copy() if n else np.empty(0)
+                for k, v in self._ys.items()
+            }
+        if self._xrange is not None and x.size:
+            keep = x >= x[-1] - self._xrange
+            x = x[keep]
+            ys = {k: v[keep] for k, v in ys.items()}
+        title, xlabel, ylabel, height = self._labels
+        svg = snapshot.plot_svg(x, ys, title=title, xlabel=xlabel, ylabel=ylabel, height=height)
+        title = title or "LivePlot"
+        text = f"{title}: {x.size} points of {', '.join(self.series)}"
+        if x.size:
+            lo, hi = snapshot.number(float(x.min())), snapshot.number(float(x.max()))
+            text += f", x from {lo} to {hi}"
+        return {"image/svg+xml": svg, "text/plain": text}
 
     def append(self, x: float, **values: float | None) -> None:
         """Add one point per named series at ``x`` (series not given get no point).
@@ -96,6 +143,18 @@ class LivePlot(LiveWidget):
                     self, f".append({name}=...)", "a number (NaN or None: no point)", v
                 )
         self.channel.append({"x": x, "y": values})
+        with self._rows_lock:
+            try:
+                self._xs.append(x)
+            except OverflowError:  # an int too large for a float: no row in the snapshot
+                return
+            for name, col in self._ys.items():
+                v = values.get(name)
+                try:
+                    col.append(math.nan if v is None else v)
+                except OverflowError:
+                    col.append(math.inf)  # (not drawn: the snapshot draws finite values)
+            self._trim()
 
     def extend(self, xs: Any, **arrays: Any) -> None:
         """Add many points: ``xs`` and each series as equal-length sequences or arrays.
@@ -123,6 +182,17 @@ class LivePlot(LiveWidget):
             ys[name] = a
         if x.size:
             self.channel.append({"x": x, "y": ys})
+            tail = x[-self._keep :]
+            with self._rows_lock:
+                self._xs.frombytes(tail.tobytes())
+                for name, col in self._ys.items():
+                    got = ys.get(name)
+                    col.frombytes(
+                        np.full(tail.size, np.nan).tobytes()
+                        if got is None
+                        else got[-tail.size :].tobytes()
+                    )
+                self._trim()
 
     def _column(self, values: Any, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
         """``values`` (a sequence or array of numbers) as a flat float64 array."""

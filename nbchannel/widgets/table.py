@@ -10,7 +10,7 @@ import numpy as np
 from ..core.message import pack_value
 from ..errors import EncodeError
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["LiveTable"]
@@ -31,7 +31,9 @@ class LiveTable(LiveWidget):
     appear as rows introduce them. A row id is a non-empty string or an int (``1`` and
     ``"1"`` are the same row); field values are JSON values (numbers, strings, bools,
     None, lists, dicts). Rows are retained state: a page that reloads shows the current
-    table.
+    table. The output's static snapshot is an HTML table of the first
+    :data:`~.snapshot.TABLE_ROWS` rows (and at most ``max_rows``), then how many more
+    there are.
     """
 
     KIND = "table"
@@ -50,6 +52,7 @@ class LiveTable(LiveWidget):
             else _checks.names(columns, self, "(columns=...)", "column names")
         )
         super().__init__(channel=channel, config={"max_rows": max_rows})
+        self._max_rows = max_rows
         self._rows: dict[str, dict[str, Any]] = {}
         if names is not None:
             self.channel.set("columns", names)
@@ -110,6 +113,11 @@ class LiveTable(LiveWidget):
                     field = "" if call == ".update" else f" field {name!r}"
                     raise EncodeError(f"{type(self).__name__}{where}{field}: {exc}") from None
             raise
+
+    def _snapshot(self) -> dict[str, Any]:
+        return snapshot.table_bundle(
+            self.columns, self._rows, limit=min(self._max_rows, snapshot.TABLE_ROWS)
+        )
 
     @property
     def rows(self) -> dict[str, dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Literal
 
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["LiveLog", "LiveText"]
@@ -22,7 +23,9 @@ class LiveLog(LiveWidget):
 
     The view follows new lines unless the user scrolled up to read; scrolling back to the
     bottom resumes following. Text is shown as text, never as HTML. ``max_lines`` (>= 1)
-    bounds the lines kept; ``height`` (>= 1) is in pixels.
+    bounds the lines kept; ``height`` (>= 1) is in pixels. The output's static snapshot
+    shows the newest :data:`~.snapshot.LOG_LINES` lines (escaped HTML and plain text) and
+    how many earlier ones the view holds.
     """
 
     KIND = "log"
@@ -37,6 +40,9 @@ class LiveLog(LiveWidget):
         max_lines = _checks.integer(max_lines, self, "(max_lines=...)", minimum=1)
         height = _checks.integer(height, self, "(height=...)", minimum=1)
         self.HISTORY = max_lines
+        self._max_lines = max_lines
+        self._lines: deque[str] = deque(maxlen=min(max_lines, snapshot.LOG_LINES))
+        self._written = 0  # lines written since creation
         super().__init__(channel=channel, config={"max_lines": max_lines, "height": height})
 
     def write(self, *texts: Any) -> None:
@@ -47,8 +53,15 @@ class LiveLog(LiveWidget):
             lines.extend(str(t).splitlines() or [""])
         if lines:
             self.channel.append({"lines": lines})
+            self._lines.extend(lines[-snapshot.LOG_LINES :])
+            self._written += len(lines)
 
     log = write
+
+    def _snapshot(self) -> dict[str, Any]:
+        lines = list(self._lines)
+        # the view holds the newest max_lines lines; the snapshot says how many it leaves out
+        return snapshot.log_bundle(lines, min(self._written, self._max_lines) - len(lines))
 
 
 class LiveText(LiveWidget):
@@ -61,6 +74,8 @@ class LiveText(LiveWidget):
         status.value = "**epoch 3** — loss 0.12"     # with format="markdown"
 
     ``format`` is ``"text"`` or ``"markdown"``; any value is shown as ``str(value)``.
+    The output's static snapshot is the text as written (markdown unrendered), escaped,
+    up to :data:`~.snapshot.TEXT_CHARS` characters.
     """
 
     KIND = "text"
@@ -85,3 +100,6 @@ class LiveText(LiveWidget):
     @value.setter
     def value(self, text: str) -> None:
         self.channel.set("text", {"value": str(text), "format": self._format})
+
+    def _snapshot(self) -> dict[str, Any]:
+        return snapshot.text_bundle(self.value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..kernel.channel import LiveChannel
-from . import _checks
+from . import _checks, snapshot
 from .base import LiveWidget
 
 __all__ = ["LiveValue"]
@@ -22,7 +24,8 @@ class LiveValue(LiveWidget):
 
     ``value`` is a number (NaN shows as no number); ``total`` a finite number >= 0 or None;
     ``label`` and ``unit`` are strings. Updates are coalesced: setting the value a million
-    times a second costs the page one redraw per screen frame.
+    times a second costs the page one redraw per screen frame. The output's static
+    snapshot reads ``label: value unit (value / total, percent)``.
     """
 
     KIND = "value"
@@ -86,6 +89,15 @@ class LiveValue(LiveWidget):
         if label is not None:
             self._label = label
         self._publish()
+
+    def _snapshot(self) -> dict[str, Any]:
+        value = snapshot.number(self._value) + (f" {self._unit}" if self._unit else "")
+        detail = ""
+        if self._total is not None:
+            part = f"{snapshot.number(self._value)} / {snapshot.number(self._total)}"
+            share = float(self._value) / self._total if self._total else float("nan")
+            detail = f"{part}, {share:.0%}" if share == share else part
+        return snapshot.control_bundle(self._label, value, detail)
 
     def _publish(self) -> None:
         state: dict[str, object] = {"value": self._value, "label": self._label, "unit": self._unit}
