@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -80,6 +80,8 @@ class Relay:
         self.hub = RelayHub(config)
         self.events = EventRate(event_rate, event_burst)
         self.identities: dict[Peer, Identity] = {}
+        #: How to end each kernel's connection (the engine does when Redis lost its data).
+        self.closers: dict[Peer, Callable[[], None]] = {}
         #: Set by the Redis engine when it runs; None: this relay alone holds the channels.
         self.engine: Any = None
 
@@ -167,6 +169,7 @@ class Relay:
 
     def disconnect(self, peer: Peer) -> None:
         self.identities.pop(peer, None)
+        self.closers.pop(peer, None)
         if self.engine is not None:
             self.engine.disconnect(peer)
         self.hub.disconnect(peer)
@@ -293,6 +296,7 @@ class KernelSocket(_RelaySocket):
         relay = self.relay
         self.peer = relay.hub.connect_owner(f"user:{who}", name=f"{who} (kernel {kernel})")
         relay.identities[self.peer] = self.identity
+        relay.closers[self.peer] = self.close
         welcome = {
             "version": __version__,
             "max_frame_bytes": self.limits.max_frame_bytes,

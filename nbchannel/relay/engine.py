@@ -1,14 +1,564 @@
-"""Several relays sharing hub-wide channels through Redis."""
+"""Several relays sharing hub-wide channels through Redis.
+
+Each relay keeps a replica of the channels its viewers watch in its own core hub, and Redis
+is the channels' one source of truth (the layout Centrifugo uses)::
+
+    nbc:{name}:meta    HASH   epoch, seq (every write), top (next stream offset), owners
+    nbc:{name}:stream  STREAM one entry per append, id <offset+1>-0, bounded by MAXLEN
+    nbc:{name}:state   HASH   retained state, key -> encoded message
+    nbc:{name}:pres    HASH   relay id -> {"n": viewers, "users": [...], "t": time}
+    nbc:live           PUB/SUB every write, open, close, event and presence change
+    nbc:gen            a random generation: gone or changed = Redis lost its data
+
+Every owner write is one Lua script (``seq`` and offset increment, ``XADD`` with the
+explicit id or ``HSET``, ``PUBLISH``), so writes are atomic and totally ordered. A relay
+subscribes to ``nbc:live`` before it reads anything, loads a channel (meta, state and
+stream in one script) when a viewer first asks for it, then applies the live messages in
+order, dropping those whose ``seq`` it has already applied. A missed ``seq`` (the
+subscription broke, or Redis dropped a slow subscriber) makes the relay resynchronise the
+channel from Redis: the appends it lacks from the stream, or a ``gap`` to its viewers for
+those trimmed meanwhile, and the whole state. Redis restarted or flushed (``nbc:gen``
+changed) ends every kernel connection: kernels reconnect, re-open with a new epoch and
+re-send their state, and viewers are reset.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from ..core import protocol as P
+from ..core.channel import Channel, new_epoch
+from ..core.codec import decode_frame, encode_frame
+from ..core.message import Message
+from ..core.peer import Peer
+from ..errors import LimitExceeded, MalformedFrame, NbChannelError, UnknownChannel
+from .wire import HUB_SCOPE
+
+if TYPE_CHECKING:
+    from .app import Relay
 
 __all__ = ["RedisEngine"]
 
+log = logging.getLogger("nbchannel.relay")
+LIVE = "nbc:live"
+GEN = "nbc:gen"
+
+_OPEN = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch and ARGV[2] ~= '1' then
+  redis.call('HINCRBY', KEYS[1], 'owners', 1)
+  local top = redis.call('HGET', KEYS[1], 'top')
+  local resumed = 0
+  if ARGV[1] == epoch then resumed = 1 end
+  return {epoch, top, resumed}
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'top', 0, 'seq', 0, 'items', ARGV[4], 'owners', 1)
+redis.call('PUBLISH', KEYS[4], 'o|' .. ARGV[3] .. '|0|-1|' .. ARGV[5])
+return {ARGV[3], '0', 0}
+"""
+
+_WRITE = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if (not epoch) or epoch ~= ARGV[1] then return {-1, -1} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local off = -1
+if ARGV[2] == 'append' then
+  off = redis.call('HINCRBY', KEYS[1], 'top', 1) - 1
+  local items = redis.call('HGET', KEYS[1], 'items')
+  redis.call('XADD', KEYS[2], 'MAXLEN', items, tostring(off + 1) .. '-0', 'd', ARGV[4])
+elseif ARGV[2] == 'set' then
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+elseif ARGV[2] == 'unset' then
+  redis.call('HDEL', KEYS[3], ARGV[3])
+end
+redis.call('PUBLISH', KEYS[4], 'w|' .. epoch .. '|' .. seq .. '|' .. off .. '|' .. ARGV[4])
+return {seq, off}
+"""
+
+_CLOSE = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if (not epoch) or epoch ~= ARGV[1] then return 0 end
+local owners = redis.call('HINCRBY', KEYS[1], 'owners', -1)
+if owners > 0 then return owners end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('PUBLISH', KEYS[4], 'c|' .. epoch .. '|0|-1|' .. ARGV[2])
+return 0
+"""
+
+_LEAVE = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch and epoch == ARGV[1] then redis.call('HINCRBY', KEYS[1], 'owners', -1) end
+return 0
+"""
+
+_SNAPSHOT = """
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'top', 'items')
+if not meta[1] then return {false} end
+local state = redis.call('HGETALL', KEYS[3])
+local stream = redis.call('XRANGE', KEYS[2], ARGV[1], '+')
+return {meta[1], meta[2], meta[3], meta[4], state, stream}
+"""
+
+
+def _keys(name: str) -> list[str]:
+    base = f"nbc:{{{name}}}"
+    return [f"{base}:meta", f"{base}:stream", f"{base}:state", LIVE]
+
+
+def _frame(msg: Message) -> bytes:
+    return encode_frame([msg])
+
+
+def _one(data: bytes) -> Message:
+    return decode_frame(data)[0]
+
 
 class RedisEngine:
-    """Not available yet: a relay serves its channels alone."""
+    """Shares this relay's hub-wide channels with other relays through Redis."""
 
-    def __init__(self, relay: Any, url: str, *, relay_id: str | None = None) -> None:
-        raise SystemExit("--redis: sharing channels between relays is not available yet")
+    def __init__(
+        self,
+        relay: Relay,
+        url: str,
+        *,
+        relay_id: str | None = None,
+        presence_ttl: float = 10.0,
+        check_interval: float = 0.5,
+    ) -> None:
+        self.relay = relay
+        self.hub = relay.hub
+        self.url = url
+        self.relay_id = relay_id or f"relay-{os.getpid()}-{secrets.token_hex(3)}"
+        self.presence_ttl = presence_ttl
+        self.check_interval = check_interval
+        self.redis: aioredis.Redis = aioredis.from_url(url)
+        self._open_sha = self.redis.register_script(_OPEN)
+        self._write = self.redis.register_script(_WRITE)
+        self._close = self.redis.register_script(_CLOSE)
+        self._leave = self.redis.register_script(_LEAVE)
+        self._snapshot = self.redis.register_script(_SNAPSHOT)
+        #: Channels replicated here, and the last ``seq`` applied to each.
+        self.applied: dict[str, int] = {}
+        #: Owners connected to this relay, by channel name, with the epoch they opened.
+        self.owners: dict[str, dict[Peer, int]] = {}
+        self._owner_queues: dict[Peer, asyncio.Queue[list[Message] | None]] = {}
+        self._owner_tasks: dict[Peer, asyncio.Task[None]] = {}
+        self._jobs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._pending_subs: dict[str, list[tuple[Peer, Message]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Future[Any]] = set()
+        self.gen = ""
+        self.resyncs = 0
+        self.generations = 0
+        self.applied_messages = 0
+        self.duplicates = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the live channel, then start applying and checking."""
+        await self._check_generation(first=True)
+        ready = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(ready)),
+            asyncio.create_task(self._apply_loop()),
+            asyncio.create_task(self._watch()),
+        ]
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "relay_id": self.relay_id,
+            "channels": len(self.applied),
+            "resyncs": self.resyncs,
+            "generations": self.generations,
+            "applied": self.applied_messages,
+            "duplicates": self.duplicates,
+        }
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        """Subscribed before anything is read; every message goes to the apply queue."""
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(LIVE)
+                if ready.is_set():
+                    # subscribed again after a break: what was missed is resynchronised
+                    self._jobs.put_nowait(("resync-all", None))
+                ready.set()
+                async for item in pubsub.listen():
+                    if item.get("type") == "message":
+                        self._jobs.put_nowait(("live", item["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("redis subscription broken (%s); subscribing again", exc)
+                await asyncio.sleep(0.2)
+
+    async def _watch(self) -> None:
+        """Notice Redis losing its data; refresh presence."""
+        last_presence = 0.0
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self._check_generation()
+                now = time.time()
+                if now - last_presence > self.presence_ttl / 3:
+                    last_presence = now
+                    for name in list(self.applied):
+                        await self._write_presence(name)
+                    for name in list(self.owners):
+                        await self._send_presence(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("redis check failed: %s", exc)
+
+    async def _check_generation(self, first: bool = False) -> None:
+        gen = await self.redis.get(GEN)
+        if gen is None:
+            await self.redis.set(GEN, secrets.token_hex(8), nx=True)
+            gen = await self.redis.get(GEN)
+        text = gen.decode() if isinstance(gen, bytes) else str(gen)
+        if first or not self.gen:
+            self.gen = text
+            return
+        if text != self.gen:
+            self.gen = text
+            self._jobs.put_nowait(("lost", None))
+
+    # -- viewers -----------------------------------------------------------------------
+
+    def receive_viewer(self, peer: Peer, msgs: Sequence[Message]) -> None:
+        for m in msgs:
+            try:
+                if m.kind == P.SUBSCRIBE and m.channel not in self.applied:
+                    self._pending_subs.setdefault(m.channel, []).append((peer, m))
+                    self._jobs.put_nowait(("load", m.channel))
+                elif m.kind == P.EVENT:
+                    self._event(peer, m)
+                else:
+                    self.hub.receive(peer, [m])
+                    if m.kind in (P.SUBSCRIBE, P.UNSUBSCRIBE):
+                        self._presence_changed(m.channel)
+            except NbChannelError as exc:
+                self.hub.send_error(peer, exc, m)
+
+    def _event(self, peer: Peer, m: Message) -> None:
+        ch = self.hub.channels.get((HUB_SCOPE, m.channel))
+        if ch is None or not ch.is_open:
+            raise UnknownChannel(f"channel {m.channel!r} has no kernel attached")
+        if m.nbytes > self.hub.config.max_event_bytes:
+            raise LimitExceeded(f"event of {m.nbytes} bytes exceeds max_event_bytes")
+        if m.key is None:
+            raise MalformedFrame("an event needs a name")
+        self._background(self.redis.publish(LIVE, b"e|0|0|-1|" + _frame(m)))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def _presence_changed(self, name: str) -> None:
+        self._jobs.put_nowait(("presence", name))
+
+    def disconnect(self, peer: Peer) -> None:
+        if peer.role == "owner":
+            q = self._owner_queues.pop(peer, None)
+            if q is not None:
+                q.put_nowait(None)
+            for name, owners in list(self.owners.items()):
+                epoch = owners.pop(peer, None)
+                if epoch is not None:
+                    self._background(self._leave(keys=_keys(name), args=[str(epoch)]))
+                if not owners:
+                    del self.owners[name]
+        else:
+            for _, name in list(peer.channels):
+                self._presence_changed(name)
+
+    # -- owners: every write through Redis, in order -----------------------------------
+
+    def receive_owner(self, peer: Peer, msgs: Sequence[Message]) -> None:
+        q = self._owner_queues.get(peer)
+        if q is None:
+            q = self._owner_queues[peer] = asyncio.Queue()
+            self._owner_tasks[peer] = asyncio.create_task(self._owner_loop(peer, q))
+        q.put_nowait(list(msgs))
+
+    async def _owner_loop(self, peer: Peer, q: asyncio.Queue[list[Message] | None]) -> None:
+        while (msgs := await q.get()) is not None:
+            try:
+                await self._owner_frame(peer, msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis unreachable: the kernel reconnects, re-sends
+                log.warning("owner %s: redis failed (%s); closing its connection", peer, exc)
+                self.relay.hub.send_error(peer, NbChannelError(f"relay storage failed: {exc}"))
+                self.close_owner(peer)
+                return
+
+    def close_owner(self, peer: Peer) -> None:
+        """End an owner's connection (its kernel reconnects and restores its channels)."""
+        closer = self.relay.closers.get(peer)
+        if closer is not None:
+            closer()
+
+    async def _owner_frame(self, peer: Peer, msgs: list[Message]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+        for m in msgs:
+            kind = m.kind
+            if kind in P.WRITE_KINDS:
+                epoch = self.owners.get(m.channel, {}).get(peer)
+                if epoch is None:
+                    self.hub.send_error(
+                        peer, UnknownChannel(f"channel {m.channel!r} is not open"), m
+                    )
+                    continue
+                if kind in P.STATE_KINDS and m.key is None:
+                    self.hub.send_error(peer, MalformedFrame(f"{kind!r} needs a key"), m)
+                    continue
+                await self._write(
+                    keys=_keys(m.channel),
+                    args=[str(epoch), kind, m.key or "", _frame(m)],
+                    client=pipe,
+                )
+                queued += 1
+                continue
+            if queued:
+                await pipe.execute()
+                pipe = self.redis.pipeline(transaction=False)
+                queued = 0
+            if kind == P.OPEN:
+                await self._owner_open(peer, m)
+            elif kind == P.MARK:
+                peer.outbox.put(Message(P.ACK, offset=m.offset))
+            elif kind == P.CLOSE:
+                epoch = self.owners.get(m.channel, {}).pop(peer, None)
+                if epoch is not None:
+                    closed = Message(P.CLOSE, m.channel, scope=HUB_SCOPE)
+                    await self._close(keys=_keys(m.channel), args=[str(epoch), _frame(closed)])
+            elif kind == P.REFUSED:
+                self.hub.receive(peer, [m])
+        if queued:
+            await pipe.execute()
+
+    async def _owner_open(self, peer: Peer, m: Message) -> None:
+        options = m.value() or {}
+        if not isinstance(options, dict):
+            self.hub.send_error(peer, MalformedFrame("'open' payload must be an object"), m)
+            return
+        want = options.get("epoch")
+        items = min(int(options.get("history_items") or 10**9), self.hub.config.history_items)
+        announce = Message.create(P.OPEN, m.channel, {"history_items": items}, scope=HUB_SCOPE)
+        epoch_b, top_b, resumed = await self._open_sha(
+            keys=_keys(m.channel),
+            args=[
+                str(want) if want is not None else "",
+                "1" if options.get("reset") is True else "0",
+                str(new_epoch()),
+                str(items),
+                _frame(announce),
+            ],
+        )
+        epoch, top = int(epoch_b), int(top_b)
+        self.owners.setdefault(m.channel, {})[peer] = epoch
+        peer.channels.add((HUB_SCOPE, m.channel))
+        opened: P.OpenedPayload = {
+            "epoch": epoch,
+            "head": top,
+            "resumed": bool(resumed),
+            "viewers": 0,
+        }
+        peer.outbox.put(Message.create(P.OPENED, m.channel, opened, scope=HUB_SCOPE))
+        await self._send_presence(m.channel)
+
+    # -- replicas: one task applies everything, in order ---------------------------------
+
+    async def _apply_loop(self) -> None:
+        while True:
+            job, arg = await self._jobs.get()
+            try:
+                if job == "live":
+                    await self._live(arg)
+                elif job == "load":
+                    if arg not in self.applied:
+                        await self._load(arg)
+                    self._release_subs(arg)
+                elif job == "presence":
+                    await self._write_presence(arg)
+                    await self.redis.publish(LIVE, b"p|0|0|-1|" + _frame(Message(P.PRESENCE, arg)))
+                elif job == "resync-all":
+                    for name in list(self.applied):
+                        await self._load(name)
+                elif job == "lost":
+                    await self._lost()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay engine: %s %r failed", job, arg)
+
+    def _release_subs(self, name: str) -> None:
+        for peer, m in self._pending_subs.pop(name, []):
+            if not peer.closed:
+                self.hub.receive(peer, [m])
+        self._presence_changed(name)
+
+    async def _live(self, data: bytes) -> None:
+        kind, epoch_s, seq_s, off_s, frame = data.split(b"|", 4)
+        msg = _one(frame)
+        name = msg.channel
+        if kind == b"e":
+            for owner in self.owners.get(name, {}):
+                owner.outbox.put(msg.replace(scope=HUB_SCOPE, offset=None, epoch=None))
+            return
+        if kind == b"p":
+            if name in self.owners:
+                await self._send_presence(name)
+            return
+        ch = self.hub.channels.get((HUB_SCOPE, name))
+        if ch is None:
+            self.applied.pop(name, None)
+            return
+        epoch = int(epoch_s)
+        if kind == b"o":
+            self._reopen(ch, epoch, int(msg.value().get("history_items", ch.history_items)))
+            self.applied[name] = 0
+            return
+        if kind == b"c":
+            if ch.epoch == epoch:
+                self.hub._close(ch)
+                self.applied[name] = 0
+            return
+        if name not in self.applied:
+            return  # not replicated here
+        seq = int(seq_s)
+        if ch.epoch != epoch or seq > self.applied[name] + 1:
+            await self._load(name)  # missed something: Redis has it
+            return
+        if seq <= self.applied[name]:
+            self.duplicates += 1
+            return
+        self._apply(ch, msg, int(off_s))
+        self.applied[name] = seq
+
+    def _apply(self, ch: Channel, msg: Message, off: int) -> None:
+        if msg.kind == P.APPEND:
+            ch.head = off
+        self.hub._write(ch, msg.replace(offset=None) if msg.kind != P.APPEND else msg)
+        self.applied_messages += 1
+
+    def _reopen(self, ch: Channel, epoch: int, items: int) -> None:
+        ch.open(history_items=items)
+        ch.epoch = epoch
+        for sub in ch.subscribers:
+            self.hub._replay(sub, ch, None, None)
+
+    async def _load(self, name: str) -> None:
+        """Bring the replica of ``name`` level with Redis (first load, or a resync)."""
+        ch = self.hub._channel(HUB_SCOPE, name)
+        start = f"{ch.head + 1}-0" if ch.is_open else "-"
+        res = await self._snapshot(keys=_keys(name), args=[start])
+        if not res or res[0] is None:
+            if ch.is_open:
+                self.hub._close(ch)
+            self.applied[name] = 0
+            return
+        epoch, seq, top, items = int(res[0]), int(res[1]), int(res[2]), int(res[3])
+        state_flat, stream = res[4], res[5]
+        if name in self.applied:
+            self.resyncs += 1
+        if ch.epoch != epoch:
+            self._reopen(ch, epoch, items)
+            stream = stream if start == "-" else await self.redis.xrange(_keys(name)[1])
+        # state: Redis's is the truth
+        state = {
+            state_flat[i].decode(): _one(state_flat[i + 1]) for i in range(0, len(state_flat), 2)
+        }
+        for key in [k for k in ch.state if k not in state]:
+            self.hub._write(ch, Message(P.UNSET, name, key=key))
+        for key, m in state.items():
+            old = ch.state.get(key)
+            if old is None or bytes(old.payload) != bytes(m.payload) or old.buffers != m.buffers:
+                self.hub._write(ch, m)
+        for entry_id, fields in stream:
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            off = int(eid.split("-")[0]) - 1
+            if off < ch.head:
+                continue
+            if off > ch.head:
+                self._gap(ch, off)
+            m = _one(fields[b"d"] if isinstance(fields, dict) else fields[1])
+            ch.head = off
+            self.hub._write(ch, m)
+        if top > ch.head:
+            self._gap(ch, top)
+        self.applied[name] = seq
+
+    def _gap(self, ch: Channel, end: int) -> None:
+        info: P.GapPayload = {
+            "kind": P.APPEND,
+            "count": end - ch.head,
+            "end": end,
+            "reason": "history",
+        }
+        gap = Message.create(P.GAP, ch.name, info, scope=HUB_SCOPE, offset=ch.head)
+        for sub in ch.subscribers:
+            sub.outbox.put(gap)
+        ch.head = end
+
+    async def _lost(self) -> None:
+        """Redis lost its data: every kernel reconnects and starts a new epoch."""
+        self.generations += 1
+        log.warning("redis lost its data (restarted or flushed): kernels restore the channels")
+        for name in list(self.applied):
+            self.applied[name] = 0
+        for owners in list(self.owners.values()):
+            for peer in list(owners):
+                self.close_owner(peer)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def _write_presence(self, name: str) -> None:
+        ch = self.hub.channels.get((HUB_SCOPE, name))
+        key = f"nbc:{{{name}}}:pres"
+        if ch is None or not ch.subscribers:
+            await self.redis.hdel(key, self.relay_id)
+            return
+        users = sorted({p.name for p in ch.subscribers})
+        value = orjson.dumps({"n": len(ch.subscribers), "users": users, "t": time.time()})
+        await self.redis.hset(key, self.relay_id, value)
+
+    async def _send_presence(self, name: str) -> None:
+        owners = self.owners.get(name)
+        if not owners:
+            return
+        entries = await self.redis.hgetall(f"nbc:{{{name}}}:pres")
+        now = time.time()
+        count, users = 0, set()
+        for value in entries.values():
+            info = orjson.loads(value)
+            if now - info["t"] <= self.presence_ttl:
+                count += int(info["n"])
+                users.update(info["users"])
+        payload = {"viewers": count, "users": sorted(users)}
+        for owner in owners:
+            owner.outbox.put(Message.create(P.PRESENCE, name, payload, scope=HUB_SCOPE))
