@@ -47,21 +47,42 @@ def live_model_ids(nb: NotebookNode) -> set[str]:
 
 
 def drop_live_widget_state(nb: NotebookNode) -> int:
-    """Remove the saved model state of ``nb``'s nbchannel widgets (in place); return how
-    many models were removed. The whole widget-state entry goes when nothing is left in it,
-    so the export loads no widget manager for nothing."""
+    """Remove the saved model state of ``nb``'s nbchannel widgets (in place), and of the
+    models only they refer to (their layouts); return how many widgets' models went. The
+    whole widget-state entry goes when nothing is left in it, so the export loads no
+    widget manager for nothing."""
     widgets = nb.get("metadata", {}).get("widgets")
     if not widgets or WIDGET_STATE not in widgets:
         return 0
     state: dict[str, Any] = widgets[WIDGET_STATE].get("state", {})
     gone = live_model_ids(nb) & state.keys()
+    # with them, the models only they refer to (each widget's layout: "IPY_MODEL_<id>")
+    theirs = {r for m in gone for r in _references(state[m])}
     for model_id in gone:
+        del state[model_id]
+    still = {r for m in state.values() for r in _references(m)}
+    for model_id in (theirs - still) & state.keys():
         del state[model_id]
     if not state:
         del widgets[WIDGET_STATE]
         if not widgets:
             del nb.metadata["widgets"]
     return len(gone)
+
+
+def _references(model: Any) -> set[str]:
+    """The ids of the models a saved model's state refers to (``"IPY_MODEL_<id>"``)."""
+    found: set[str] = set()
+    stack = [model.get("state", {}) if isinstance(model, dict) else model]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+            found.add(value[len("IPY_MODEL_") :])
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 class LiveWidgetSnapshots(Preprocessor):
