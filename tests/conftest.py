@@ -51,6 +51,22 @@ def jupyter() -> Iterator[JupyterServer]:
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def bare_jupyter() -> Iterator[JupyterServer]:
+    """JupyterLab with nbchannel's server extension disabled (default IOPub limits): kernels
+    get no hub, so widgets are served over their comm, as in VS Code, Colab or Voilà."""
+    server = JupyterServer(
+        app="lab", extra_args=[*LAB_ARGS, "--ServerApp.jpserver_extensions=nbchannel=False"]
+    )
+    server.start()
+    try:
+        assert server.nbchannel_path is None  # the extension really is off
+        yield server
+    finally:
+        server.stop()
+        server.cleanup()
+
+
 @pytest.fixture
 def kernel(jupyter: JupyterServer) -> Iterator[KernelSession]:
     session = jupyter.start_kernel()

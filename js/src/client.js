@@ -47,8 +47,8 @@ import { HttpTransport, xsrfCookie } from "./transports/http.js";
  * @typedef {import("./apply.js").GapInfo} GapInfo
  *
  * @typedef {"connecting" | "connected" | "reconnecting" | "unavailable"} Status
- * @typedef {"websocket" | "stream" | "sse" | "poll"} TransportKind
- * @typedef {{url?: string, transport?: TransportKind, attempt?: number, delay?: number, code?: number, reason?: string}} StatusDetail
+ * @typedef {"websocket" | "stream" | "sse" | "poll" | "comm"} TransportKind
+ * @typedef {{url?: string, transport?: TransportKind, events?: "live" | "after-cell", attempt?: number, delay?: number, code?: number, reason?: string}} StatusDetail
  * @typedef {{baseUrl?: string, wsUrl?: string, token?: string, nbchannelTransport?: string}} PageConfig
  * @typedef {{version?: string, transports?: string[], heartbeat?: number, poll_wait?: number}} ServerInfo
  *
@@ -90,6 +90,7 @@ import { HttpTransport, xsrfCookie } from "./transports/http.js";
  * @property {number} [streamBufferItems]  stream items kept per channel for late local subscribers (100,000)
  * @property {number} [streamBufferBytes]  ... and their approximate bytes (64 MiB)
  * @property {number} [maxPendingEvents]  events kept while disconnected (1,000)
+ * @property {number} [lingerMs]  how long a channel stays subscribed after its last local subscriber left (10,000; 0: unsubscribe at once)
  * @property {Timers} [timers]
  * @property {() => number} [random]
  * @property {() => number} [now]
@@ -222,6 +223,9 @@ export class ChannelClient {
     this._bufferItems = options.streamBufferItems ?? 100_000;
     this._bufferBytes = options.streamBufferBytes ?? 64 * MiB;
     this._maxPending = options.maxPendingEvents ?? 1000;
+    // Front ends re-create a view when its output is updated (a snapshot refreshed at a
+    // cell's end): the new view then finds the channel in memory, with its stream.
+    this._linger = options.lingerMs ?? 10_000;
     /** @type {Timers} */
     this._timers = options.timers ?? {
       setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
@@ -232,7 +236,7 @@ export class ChannelClient {
     /** @type {Logger} */
     this.log = options.log ?? console;
     /** A transport forced by the page (tests, proxies known to be hostile), or null. */
-    this.forced = pickKind(options.transport ?? config?.nbchannelTransport ?? safeGet(local, TRANSPORT_KEY), this.log);
+    this.forced = options.transport === "comm" && this._transports.comm ? "comm" : pickKind(options.transport ?? config?.nbchannelTransport ?? safeGet(local, TRANSPORT_KEY), this.log);
 
     /** @type {Status} */
     this.status = this.url ? "connecting" : "unavailable";
@@ -279,6 +283,17 @@ export class ChannelClient {
     /** Transport switches and WebSocket probes made (for tests and curious users). */
     this.switches = 0;
     this.probes = 0;
+    /** Over the comm: whether the kernel receives events while a cell runs (null: not known). @type {boolean | null} */
+    this.eventsLive = null;
+  }
+
+  /**
+   * No nbchannel server is reachable from this page: it has no Jupyter page config (VS
+   * Code, Colab), or the server answered api/info with 404 (no extension, standalone
+   * Voilà). Views that can be served over their widget's comm then use it.
+   */
+  get hubAbsent() {
+    return !this.url || this._absent;
   }
 
   /**
@@ -329,6 +344,10 @@ export class ChannelClient {
     if (rec === undefined) {
       rec = new ChannelRecord(scope, name, this._bufferItems, this._bufferBytes);
       this._channels.set(key, rec);
+    }
+    if (rec.linger !== null) {
+      this._timers.clearTimeout(rec.linger);
+      rec.linger = null;
     }
     const sub = new Subscription(this, rec, handlers);
     rec.subscribers.add(sub);
@@ -459,6 +478,7 @@ export class ChannelClient {
     const custom = this._transports[kind];
     if (custom) return custom();
     if (kind === "websocket") return this._factory(/** @type {string} */ (this.url));
+    if (kind === "comm") throw new Error("the comm transport needs the widget's model (see choose.js)");
     return new HttpTransport(kind, {
       base: /** @type {string} */ (this.httpUrl),
       heartbeat: typeof this.info?.heartbeat === "number" ? this.info.heartbeat : 5,
@@ -488,6 +508,20 @@ export class ChannelClient {
       if (t === this._transport) this._onClose(info);
     };
     t.onerror = (message) => this.log.warn(`nbchannel (${kind}): ${message}`);
+    if ("onevents" in t) {
+      /** @type {{onevents: ((live: boolean) => void) | null}} */ (t).onevents = (live) => {
+        if (t !== this._transport) return;
+        this.eventsLive = live;
+        if (this._up) this._setStatus("connected", this._connectedDetail());
+      };
+    }
+  }
+
+  /** The status detail while connected: which transport, where, and (comm) whether events are live. @returns {StatusDetail} */
+  _connectedDetail() {
+    const kind = /** @type {TransportKind} */ (this.transport);
+    if (kind === "comm") return this.eventsLive === null ? { transport: kind } : { transport: kind, events: this.eventsLive ? "live" : "after-cell" };
+    return { url: redact(kind === "websocket" ? (this.url ?? "") : `${this.httpUrl}nbchannel/${kind === "sse" ? "stream" : kind}`), transport: kind };
   }
 
   /** The transport opened (or, over HTTP, its reader attached again): re-subscribe first. */
@@ -536,7 +570,7 @@ export class ChannelClient {
     this._candidates = [];
     const kind = /** @type {TransportKind} */ (this.transport);
     if (this.httpUrl) safeSet(this._session, TRANSPORT_KEY, kind);
-    this._setStatus("connected", { url: redact(kind === "websocket" ? (this.url ?? "") : `${this.httpUrl}nbchannel/${kind === "sse" ? "stream" : kind}`), transport: kind });
+    this._setStatus("connected", this._connectedDetail());
     this._scheduleProbe();
   }
 
@@ -661,7 +695,7 @@ export class ChannelClient {
    * @param {StatusDetail} detail
    */
   _setStatus(status, detail) {
-    if (status === this.status && status !== "reconnecting" && detail.transport === this.statusDetail.transport) return;
+    if (status === this.status && status !== "reconnecting" && detail.transport === this.statusDetail.transport && detail.events === this.statusDetail.events) return;
     this.status = status;
     this.statusDetail = detail;
     for (const h of [...this._statusHandlers]) {
@@ -741,6 +775,24 @@ export class ChannelClient {
     const rec = sub.record;
     rec.subscribers.delete(sub);
     if (rec.subscribers.size) return;
+    if (this._linger > 0 && !this._stopped) {
+      if (rec.linger === null) {
+        rec.linger = this._timers.setTimeout(() => {
+          rec.linger = null;
+          if (!rec.subscribers.size) this._forget(rec);
+        }, this._linger);
+      }
+      return;
+    }
+    this._forget(rec);
+  }
+
+  /**
+   * Unsubscribe from a channel no one here watches any longer.
+   * @param {ChannelRecord} rec
+   */
+  _forget(rec) {
+    if (this._channels.get(rec.key) !== rec) return;
     this._channels.delete(rec.key);
     if (this._open) this._queue(createMessage("unsub", rec.name, null, { scope: rec.scope }));
   }
@@ -869,6 +921,8 @@ class ChannelRecord extends ChannelView {
     this.key = channelKey(scope, name);
     /** @type {Set<Subscription>} */
     this.subscribers = new Set();
+    /** The timer that unsubscribes once no one came back (see ClientOptions.lingerMs). @type {any} */
+    this.linger = null;
   }
 
   /**

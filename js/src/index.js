@@ -4,9 +4,13 @@
 // `_scope` (which channel), `_config` (the view's options) — and the data itself travels
 // on the channel, through the page's shared ChannelClient, never through the comm.
 // render() mounts the view for `_kind` and returns a cleanup that unmounts it; a change
-// of any of those traits re-mounts the view.
+// of any of those traits re-mounts the view. `_transport` says where the data can come
+// from (./choose.js): the server's hub through the page's client, or the widget's comm
+// where no hub is reachable; a view that started on the hub moves to the comm as soon as
+// the page learns there is no hub.
 
 import { getClient } from "./client.js";
+import { adoptModel, leaseClient } from "./choose.js";
 import { describe, errorBox, h, injectStyle } from "./widgets/base.js";
 import baseCss from "./widgets/base.css";
 import { renderButton, renderDropdown, renderSlider, renderTextInput, renderToggle } from "./widgets/controls.js";
@@ -42,15 +46,16 @@ export const VIEWS = {
 };
 
 /** Traits whose change re-mounts the view. */
-const TRAITS = ["_kind", "_channel", "_scope", "_config"];
+const TRAITS = ["_kind", "_channel", "_scope", "_config", "_transport"];
 
 /**
  * Mount the view the model asks for into `el`; returns its cleanup.
  * @param {AnyModel} model
  * @param {HTMLElement} el
+ * @param {() => void} remount call to mount the view anew (its client changed)
  * @returns {() => void}
  */
-function mount(model, el) {
+function mount(model, el, remount) {
   const kind = String(model.get("_kind") ?? "");
   const channel = String(model.get("_channel") ?? "");
   const scope = String(model.get("_scope") ?? "");
@@ -75,7 +80,18 @@ function mount(model, el) {
     fail("The widget has no channel (_channel and _scope are empty).");
   } else {
     try {
-      const client = /** @type {ViewClient} */ (/** @type {unknown} */ (getClient()));
+      const lease = leaseClient(/** @type {any} */ (model));
+      signal.addEventListener("abort", () => lease.release(), { once: true });
+      if (lease.via === "hub" && model.get("_transport") === "hub+comm") {
+        // The page may learn only now (api/info answered 404) that no hub is here.
+        const page = getClient();
+        const off = page.onStatus(() => {
+          if (page.hubAbsent) remount();
+        });
+        signal.addEventListener("abort", off, { once: true });
+      }
+      const client = /** @type {ViewClient} */ (/** @type {unknown} */ (lease.client));
+      el.dataset.nbchannelVia = lease.via;
       cleanup = view({ el, model, client, scope, channel, config: typeof config === "object" && config ? config : {}, signal });
     } catch (err) {
       fail(err);
@@ -93,12 +109,22 @@ function mount(model, el) {
 
 export default {
   /**
+   * Once per model: keep the wrapper whose listeners last as long as the model (the views'
+   * connection over the comm listens through it).
+   * @param {{model: AnyModel}} props
+   * @returns {() => void}
+   */
+  initialize({ model }) {
+    return adoptModel(/** @type {any} */ (model));
+  },
+  /**
    * @param {{model: AnyModel, el: HTMLElement}} props
    * @returns {() => void}
    */
   render({ model, el }) {
-    let unmount = mount(model, el);
     let queued = false;
+    /** @type {() => void} */
+    let unmount;
     // Several traits usually change in one sync: re-mount once, after all of them.
     const remount = () => {
       if (queued) return;
@@ -107,9 +133,10 @@ export default {
         queued = false;
         if (!unmount) return;
         unmount();
-        unmount = mount(model, el);
+        unmount = mount(model, el, remount);
       });
     };
+    unmount = mount(model, el, remount);
     for (const name of TRAITS) model.on(`change:${name}`, remount);
     return () => {
       for (const name of TRAITS) model.off(`change:${name}`, remount);

@@ -84,6 +84,7 @@ function setup(options = {}) {
     timers,
     random: () => 1,
     now: () => now,
+    lingerMs: 0,
     log: { warn: (...a) => logs.push(["warn", ...a]), error: (...a) => logs.push(["error", ...a]) },
     ...options,
   });
@@ -292,6 +293,29 @@ describe("several subscribers on one channel", () => {
     s.client.subscribe("k1", "sensor", {});
     await tick();
     assert.deepEqual(s.t.frames.map((f) => f.map((m) => m.kind)), [["sub"], ["unsub", "sub"]]);
+  });
+});
+
+describe("a channel outlives its last subscriber a while (lingerMs)", () => {
+  test("a view re-created within the linger finds the stream in memory; after it, unsub", async () => {
+    const s = setup({ lingerMs: 5000 });
+    const a = recorder();
+    const first = s.client.subscribe("k1", "sensor", a.h);
+    s.t.open();
+    s.t.deliver(["subscribed", "sensor", info(3)], ["append", "sensor", "x", { offset: 0 }], ["append", "sensor", "y", { offset: 1 }]);
+    first.close();
+    assert.deepEqual(s.timers.pending.map((t) => t.ms), [5000]);
+    s.t.deliver(["append", "sensor", "z", { offset: 2 }]); // still subscribed on the wire
+    const b = recorder();
+    const again = s.client.subscribe("k1", "sensor", b.h);
+    assert.equal(s.timers.pending.length, 0, "the linger is cancelled");
+    await tick();
+    assert.deepEqual(b.calls.filter((c) => c[0] === "onAppend").map((c) => c[1]), ["x", "y", "z"]);
+    assert.equal(s.t.sent.filter((m) => m.kind === "sub").length, 1, "no second sub: it came from memory");
+    again.close();
+    s.timers.fire();
+    await tick();
+    assert.deepEqual(s.t.sent.filter((m) => m.kind === "unsub").map((m) => m.channel), ["sensor"]);
   });
 });
 

@@ -13,7 +13,14 @@ channel messages) per comm message, as a raw binary buffer::
 
     view → kernel   content {"nbc": 1, "cid": CID}              buffers [frame]
                     content {"nbc": 1, "cid": CID, "bye": true} (the view is gone)
-    kernel → view   content {"nbc": 1, "to": CID}               buffers [frame]
+                    content {"nbc": 1, "cid": CID, "ping": true} (answer with E)
+    kernel → view   content {"nbc": 1, "to": CID, "events": E}  buffers [frame]
+
+``E`` is ``"live"`` once the view's messages reach the kernel on a subshell's thread (so
+its events reach a running cell) and ``"after-cell"`` while they arrive on the main
+thread, between cells: the view says so in its status. A front end may send a view's first
+message on the main thread and later ones on a subshell (it opens the subshell lazily), so
+a view told ``"after-cell"`` pings a few times; a ping is answered with a heartbeat.
 
 ``CID`` names one view connection (a random id the view picks), since every front end
 showing the model receives every custom message: a view ignores frames addressed to
@@ -161,7 +168,17 @@ class TokenBucket:
 class ViewConnection:
     """One view (a widget's view in one page) served over its widget's comm."""
 
-    __slots__ = ("cid", "heard", "parent", "peer", "sent_bytes", "sent_frames", "widget")
+    __slots__ = (
+        "cid",
+        "events_live",
+        "heard",
+        "answer",
+        "parent",
+        "peer",
+        "sent_bytes",
+        "sent_frames",
+        "widget",
+    )
 
     def __init__(self, widget: Any, cid: str, peer: Peer) -> None:
         self.widget = widget
@@ -170,6 +187,10 @@ class ViewConnection:
         #: The kernel message that carried the view's latest frame (its reply's parent).
         self.parent: dict[str, Any] | None = None
         self.heard = time.monotonic()
+        #: Whether this view's messages reach the kernel on a subshell's thread.
+        self.events_live = False
+        #: The view pinged: write to it even with nothing queued.
+        self.answer = False
         self.sent_frames = 0
         self.sent_bytes = 0
 
@@ -200,6 +221,14 @@ def send_custom(widget: Any, content: dict[str, Any], frame: bytes, parent: Any)
         ident=comm.topic,
         buffers=[frame],
     )
+
+
+def _session_of(parent: Any) -> str:
+    """The front-end session (one page's kernel connection) a kernel message came from."""
+    try:
+        return str(parent["header"]["session"])
+    except (TypeError, KeyError):
+        return ""
 
 
 def unpin_replies(widget: Any) -> None:
@@ -264,7 +293,7 @@ class CommTransport:
         self._channels: dict[ChannelKey, ChannelPort] = {}
         self._control: deque[Message] = deque()
         self._outbox = Outbox(self.config.queue_bytes)
-        self._inbound: deque[tuple[Any, str, list[Message] | None, Any]] = deque()
+        self._inbound: deque[tuple[Any, str, list[Message] | None, Any, bool]] = deque()
         self._active = False
         self._warned = False
         self._stopping = False
@@ -273,6 +302,8 @@ class CommTransport:
         self._attached: dict[int, Any] = {}
         #: Views by (widget comm, connection id), least recently heard first (I/O thread).
         self._views: OrderedDict[tuple[int, str], ViewConnection] = OrderedDict()
+        #: Front-end sessions whose comm messages arrived on a subshell (I/O thread).
+        self._live_sessions: set[str] = set()
         self._hub: Hub | None = None
         self._owner: Peer | None = None
         self._bucket = TokenBucket(self.config.messages_per_second, self.config.burst)
@@ -418,7 +449,7 @@ class CommTransport:
         with self._lock:
             if self._attached.pop(id(widget), None) is None:
                 return
-            self._inbound.append((widget, "", None, None))
+            self._inbound.append((widget, "", None, None, False))
             self._wakeup.notify()
 
     def activate(self) -> None:
@@ -442,7 +473,8 @@ class CommTransport:
         cid = content.get("cid")
         if not isinstance(cid, str) or not cid or len(cid) > 64:
             return
-        if threading.current_thread() is not threading.main_thread():
+        live = threading.current_thread() is not threading.main_thread()
+        if live:
             self.events_live = True
         parent = None
         with contextlib.suppress(Exception):
@@ -450,6 +482,8 @@ class CommTransport:
         msgs: list[Message] | None = []
         if content.get("bye") is True:
             msgs = None
+        elif content.get("ping") is True:
+            msgs = [Message(P.HEARTBEAT)]
         elif buffers:
             try:
                 msgs = decode_frame(bytes(buffers[0]), DEFAULT_LIMITS)
@@ -461,7 +495,7 @@ class CommTransport:
         if not self._active:
             self.activate()
         with self._lock:
-            self._inbound.append((widget, cid, msgs, parent))
+            self._inbound.append((widget, cid, msgs, parent, live))
             self._wakeup.notify()
 
     def close(self) -> None:
@@ -503,8 +537,8 @@ class CommTransport:
             try:
                 if control or writes:
                     hub.receive(owner, control + writes)
-                for widget, cid, msgs, parent in inbound:
-                    self._from_view(hub, widget, cid, msgs, parent)
+                for widget, cid, msgs, parent, live in inbound:
+                    self._from_view(hub, widget, cid, msgs, parent, live)
                 while owner.outbox:
                     self._to_channels(owner.take())
                 wait = self._write_views(time.monotonic())
@@ -520,7 +554,13 @@ class CommTransport:
                     self._wakeup.wait(wait)
 
     def _from_view(
-        self, hub: Hub, widget: Any, cid: str, msgs: list[Message] | None, parent: Any
+        self,
+        hub: Hub,
+        widget: Any,
+        cid: str,
+        msgs: list[Message] | None,
+        parent: Any,
+        live: bool = False,
     ) -> None:
         views = self._views
         if not cid:  # the widget was closed: every view of it goes
@@ -546,6 +586,17 @@ class CommTransport:
                 views.move_to_end(key)
         view.heard = time.monotonic()
         view.parent = parent
+        session = _session_of(parent)
+        if live and session and session not in self._live_sessions:
+            # One front end (page) uses subshells for its comms: tell all its views at once.
+            self._live_sessions.add(session)
+            for other in views.values():
+                if not other.events_live and _session_of(other.parent) == session:
+                    other.events_live = other.answer = True
+        view.events_live = view.events_live or live or session in self._live_sessions
+        if msgs and msgs[0].kind == P.HEARTBEAT and len(msgs) == 1:
+            view.answer = True
+            return
         if msgs:
             hub.receive(view.peer, msgs)
 
@@ -579,7 +630,7 @@ class CommTransport:
     def _write_views(self, now: float) -> float | None:
         """Write what the views have queued, a frame per comm message, as the pace allows;
         how long to wait before the next try (None: until woken)."""
-        views = [v for v in list(self._views.values()) if v.peer.pending]
+        views = [v for v in list(self._views.values()) if v.peer.pending or v.answer]
         if not views:
             return None
         start = next(self._rr) % len(views)
@@ -587,14 +638,20 @@ class CommTransport:
         for view in views[start:] + views[:start]:
             if not bucket.take(now):
                 return bucket.wait(now)
-            msgs = view.peer.take()
+            msgs = view.peer.take() if view.peer.pending else []
+            if view.answer and not msgs:
+                msgs = [Message(P.HEARTBEAT)]
+            view.answer = False
             if not msgs:
                 continue
             frame = b"".join(encode_frame_parts(msgs))
             try:
-                self.sender(
-                    view.widget, {WIRE_KEY: WIRE_VERSION, "to": view.cid}, frame, view.parent
-                )
+                content = {
+                    WIRE_KEY: WIRE_VERSION,
+                    "to": view.cid,
+                    "events": "live" if view.events_live else "after-cell",
+                }
+                self.sender(view.widget, content, frame, view.parent)
             except Exception as exc:  # a closed comm, a kernel shutting down …
                 self.last_error = f"writing to a view failed: {exc}"
                 log.debug("nbchannel: %s", self.last_error)

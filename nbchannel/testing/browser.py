@@ -45,6 +45,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
     # keep Chromium off the network: only this machine resolves
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    # a page a test serves through page.route counts as a public origin, whose WebSockets
+    # to 127.0.0.1 Chromium's local-network checks would block
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 
 

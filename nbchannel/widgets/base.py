@@ -99,6 +99,9 @@ class LiveWidget(anywidget.AnyWidget):
     #: or the widget's comm where the hub is not reachable), ``"comm"`` (only the comm: the
     #: kernel serves its views itself) or ``""`` (nowhere).
     _transport = traitlets.Unicode("").tag(sync=True)
+    #: This widget's id in the page: the views of one model share one connection over its
+    #: comm (anywidget hands each view its own model wrapper, so the id is what ties them).
+    _uid = traitlets.Unicode("").tag(sync=True)
 
     #: The view this class renders (set by subclasses).
     KIND = ""
@@ -130,6 +133,7 @@ class LiveWidget(anywidget.AnyWidget):
             _scope=address or "",
             _config={k: v for k, v in config.items() if v is not None},
             _transport=_transport_kind(self.channel.transport),
+            _uid=uuid.uuid4().hex,
             **kwargs,
         )
         attach = getattr(self.channel.transport, "attach", None)

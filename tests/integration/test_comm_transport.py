@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -26,19 +25,6 @@ from nbchannel.testing import JupyterServer
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 RATE_EXCEEDED = "rate exceeded"
-
-
-@pytest.fixture(scope="module")
-def bare_server() -> Iterator[JupyterServer]:
-    """A Jupyter server with the nbchannel extension disabled, default IOPub limits."""
-    server = JupyterServer(extra_args=["--ServerApp.jpserver_extensions=nbchannel=False"])
-    server.start()
-    try:
-        assert server.nbchannel_path is None  # the extension really is off
-        yield server
-    finally:
-        server.stop()
-        server.cleanup()
 
 
 class CommView:
@@ -123,11 +109,11 @@ async def open_widget(server: JupyterServer, code: str) -> tuple[KernelSocket, C
 
 
 def test_a_burst_of_20000_appends_reaches_the_view_complete_under_default_iopub_limits(
-    bare_server: JupyterServer,
+    bare_jupyter: JupyterServer,
 ) -> None:
     async def scenario() -> None:
         sock, view, name = await open_widget(
-            bare_server, "from nbchannel.widgets import LiveLog\nw = LiveLog()"
+            bare_jupyter, "from nbchannel.widgets import LiveLog\nw = LiveLog()"
         )
         try:
             view.sub(name)
@@ -163,17 +149,17 @@ def test_a_burst_of_20000_appends_reaches_the_view_complete_under_default_iopub_
             sock.close()
         everything = "".join(view.streams)
         assert RATE_EXCEEDED not in everything
-        assert RATE_EXCEEDED not in bare_server.log()
+        assert RATE_EXCEEDED not in bare_jupyter.log()
 
     asyncio.run(scenario())
 
 
 def test_events_come_back_between_cells_and_a_waiting_cell_is_told_at_once(
-    bare_server: JupyterServer,
+    bare_jupyter: JupyterServer,
 ) -> None:
     async def scenario() -> None:
         sock, view, name = await open_widget(
-            bare_server,
+            bare_jupyter,
             "from nbchannel.widgets import Button\n"
             "w = Button('Stop')\n"
             "clicks = []\n"
@@ -209,13 +195,13 @@ def test_events_come_back_between_cells_and_a_waiting_cell_is_told_at_once(
 
 
 def test_with_comms_over_a_subshell_a_click_reaches_a_running_loop(
-    bare_server: JupyterServer,
+    bare_jupyter: JupyterServer,
 ) -> None:
     """What JupyterLab >= 4.4 does with ipykernel >= 7 (``commsOverSubshells``)."""
 
     async def scenario() -> None:
         sock, view, name = await open_widget(
-            bare_server, "from nbchannel.widgets import Button\nw = Button('Stop')"
+            bare_jupyter, "from nbchannel.widgets import Button\nw = Button('Stop')"
         )
         try:
             replies: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -393,3 +393,35 @@ def test_the_rate_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     for bad in ("0", "-3", "fast", "inf"):
         monkeypatch.setenv("NBCHANNEL_COMM_RATE", bad)
         assert CommConfig.from_environment().messages_per_second == 100
+
+
+def test_a_ping_is_answered_with_whether_events_are_live(
+    comm: CommTransport, frontend: Frontend
+) -> None:
+    """A view told "after-cell" asks again; the answer follows the thread its messages
+    arrive on (the main thread here, a subshell's in a front end that uses them)."""
+    contents: list[dict[str, Any]] = []
+    send = frontend.send
+
+    def record(widget: Any, content: dict[str, Any], frame: bytes, parent: Any) -> None:
+        contents.append(content)
+        send(widget, content, frame, parent)
+
+    comm.sender = record
+    ch = LiveChannel("pinged", transport=comm)
+    widget = FakeWidget()
+    comm.attach(widget)
+    view = View(widget, frontend)
+    view.sub("pinged")
+    frontend.wait_for(lambda: P.SUBSCRIBED in view.kinds("pinged"))
+    assert contents[-1]["events"] == "after-cell"
+    n = len(contents)
+    thread = threading.Thread(
+        target=widget.from_view, args=({"nbc": 1, "cid": view.cid, "ping": True},)
+    )
+    thread.start()
+    thread.join()
+    frontend.wait_for(lambda: len(contents) > n)
+    assert contents[-1] == {"nbc": 1, "to": view.cid, "events": "live"}
+    assert [m.kind for m in view.messages[-1:]] == [P.HEARTBEAT]
+    ch.close()

@@ -13,6 +13,8 @@ import baseCss from "./base.css";
  * @property {string} status "connecting" | "connected" | "reconnecting" | "unavailable"
  * @property {(cb: (status: string, detail?: unknown) => void) => () => void} onStatus
  * @property {(scope: string, name: string, handlers: SubscriptionHandlers) => ViewSubscription} subscribe
+ * @property {string | null} [transport] the transport in use ("websocket", …, "comm")
+ * @property {boolean | null} [eventsLive] over the comm: whether events reach a running cell
  */
 
 /**
@@ -76,6 +78,10 @@ export const STATUS_TEXT = {
   closed: "kernel stopped",
 };
 
+/** The badge's words while live over the widget's comm (the kernel serves the view). */
+export const VIA_KERNEL = "live · via the kernel";
+export const EVENTS_AFTER_CELL = "events after the cell ends";
+
 /** @type {Record<string, string>} */
 const STATUS_HELP = {
   connecting: "Connecting to the nbchannel hub…",
@@ -87,6 +93,10 @@ const STATUS_HELP = {
   closed:
     "The kernel closed this channel (it stopped or restarted, or the widget was closed); the last content stays. Re-run the cell to reconnect.",
 };
+
+const HELP_COMM =
+  "Live: no nbchannel server is reachable from this page, so the kernel serves this view itself over the widget's comm (paced to stay under Jupyter's message-rate limits).";
+const HELP_COMM_LATE = `${HELP_COMM} This front end delivers widget messages to the kernel only between cells: clicks and changes reach Python when the running cell ends.`;
 
 /**
  * Inject a stylesheet into document.head once per page.
@@ -183,6 +193,7 @@ export class StatusBadge {
    */
   constructor(root, client, signal, { compact = false } = {}) {
     this.root = root;
+    this.client = client;
     this.el = h("span", { class: compact ? "nbc-badge nbc-badge-compact" : "nbc-badge" });
     this.label = h("span", { class: "nbc-badge-text" });
     this.el.append(this.label);
@@ -235,7 +246,15 @@ export class StatusBadge {
     this.el.dataset.status = status;
     this.root.dataset.status = status;
     this.label.textContent = STATUS_TEXT[/** @type {keyof STATUS_TEXT} */ (status)];
-    const help = STATUS_HELP[status] ?? "";
+    let help = STATUS_HELP[status] ?? "";
+    if (status === "live" && this.client.transport === "comm") {
+      const late = this.client.eventsLive === false;
+      this.label.textContent = late ? `${VIA_KERNEL} · ${EVENTS_AFTER_CELL}` : VIA_KERNEL;
+      this.el.dataset.transport = "comm";
+      help = late ? HELP_COMM_LATE : HELP_COMM;
+    } else {
+      delete this.el.dataset.transport;
+    }
     this.el.title = this.detail ? `${help}\n${this.detail}` : help;
   }
 }

@@ -17,8 +17,12 @@
 
 import { ViewFrame, errorBox, h } from "./base.js";
 
-/** Events queued while the module loads, at most (older stream items are then dropped). */
-const MAX_QUEUED = 10_000;
+/**
+ * Events queued while the module loads, at most (as many stream items as the page's client
+ * keeps per channel); beyond it the oldest stream items are dropped and the module gets a
+ * `gap` for them before the rest.
+ */
+const MAX_QUEUED = 100_000;
 
 const KINDS = /** @type {const} */ (["state", "unset", "append", "publish", "reset", "gap", "closed"]);
 
@@ -60,6 +64,8 @@ export function render(ctx) {
   const listeners = /** @type {any} */ (Object.fromEntries(KINDS.map((k) => [k, new Set()])));
   /** @type {[EventKind, any[]][]} */
   let queue = [];
+  /** Stream items dropped from the queue while the module loaded. */
+  let dropped = 0;
   let ready = false;
   /** @type {(() => void) | null} */
   let userCleanup = null;
@@ -89,6 +95,7 @@ export function render(ctx) {
         // Drop the oldest stream item; state stays complete in channel.state anyway.
         const i = queue.findIndex(([k]) => k === "append" || k === "publish");
         queue.splice(i >= 0 ? i : 0, 1);
+        dropped += 1;
       }
       return;
     }
@@ -189,6 +196,13 @@ export function render(ctx) {
     root.dataset.ready = "1";
     const pending = queue;
     queue = [];
+    if (dropped > 0) {
+      /** @type {import("./base.js").GapInfo} */
+      const info = { kind: "append", count: dropped, reason: "dropped" };
+      dropped = 0;
+      frame.gapNote(info, "updates");
+      emit("gap", [info]);
+    }
     for (const [kind, args] of pending) emit(kind, args);
   };
   start();
