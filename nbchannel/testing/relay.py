@@ -51,6 +51,10 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not os.path.exists(exe):
+            raise RuntimeError(
+                "no redis-server found; install Debian's package: apt-get install -y redis-server"
+            )
         self.proc = subprocess.Popen(
             [
                 exe,
