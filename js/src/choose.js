@@ -8,6 +8,14 @@
 //               to a remote server, whose webview has no Jupyter page config)
 // For "hub+comm" the page's client decides: no page config, or api/info answering 404,
 // means no hub here (ChannelClient.hubAbsent), and the view moves to the comm at once.
+//
+// A hub-wide channel (`_scope` "hub": LiveChannel(name, scope="hub")) is served by the
+// relay (python -m nbchannel.relay), not by the page's server. The page's server names
+// the relay in its api/info (`relay`: "/services/nbchannel/" under JupyterHub, on the
+// page's origin); the page opens one more client, to `{relay}ws`, shared by every
+// hub-wide view of the page. Its first request, `GET {relay}api/info`, logs the browser
+// in to the relay through JupyterHub's OAuth (redirects that set the relay's cookie) and
+// says whether this user may watch; a user who may not gets the reason in every view.
 
 import { ChannelClient, getClient } from "./client.js";
 import { CommTransport } from "./transports/comm.js";
@@ -15,7 +23,9 @@ import { CommTransport } from "./transports/comm.js";
 /**
  * @typedef {import("./transports/comm.js").CommModel} CommModel
  * @typedef {CommModel & {get: (name: string) => any}} ChoosingModel
- * @typedef {{client: ChannelClient, via: "hub" | "comm", release: () => void}} Lease
+ * @typedef {{client: ChannelClient, via: "hub" | "comm" | "relay", release: () => void}} Lease
+ * @typedef {import("./client.js").ServerInfo} ServerInfo
+ * @typedef {import("./client.js").Target} Target
  */
 
 /**
@@ -52,6 +62,15 @@ const MODELS = pageTable("comm_models");
  * client's memory, instead of only what the kernel's history still holds.
  */
 export const LINGER_MS = 10_000;
+
+/**
+ * The relay client of each page client (the page's server names one relay), on globalThis.
+ * @type {Map<ChannelClient, ChannelClient>}
+ */
+const RELAYS = pageTable("relay_clients");
+
+/** The scope of hub-wide channels on the wire (nbchannel/relay/wire.py HUB_SCOPE). */
+export const HUB_SCOPE = "hub";
 
 /** @param {ChoosingModel} model */
 function uidOf(model) {
@@ -96,11 +115,14 @@ export function transportFor(model, page = getClient) {
  * A client for one view of `model`; `release()` when the view goes (the last view of a
  * widget over the comm says goodbye to the kernel, a while later: see LINGER_MS).
  * @param {ChoosingModel} model
- * @param {{page?: () => ChannelClient, makeComm?: (model: CommModel) => ChannelClient, linger?: number, timers?: {setTimeout: (fn: () => void, ms: number) => any, clearTimeout: (id: any) => void}}} [options]
+ * @param {{page?: () => ChannelClient, makeComm?: (model: CommModel) => ChannelClient, makeRelay?: (target: Promise<Target>) => ChannelClient, location?: Location, linger?: number, timers?: {setTimeout: (fn: () => void, ms: number) => any, clearTimeout: (id: any) => void}}} [options]
  * @returns {Lease}
  */
 export function leaseClient(model, options = {}) {
   const page = options.page ?? getClient;
+  if (String(model.get("_scope") ?? "") === HUB_SCOPE) {
+    return { client: relayClient(page(), options), via: "relay", release() {} };
+  }
   if (transportFor(model, page) === "hub") return { client: page(), via: "hub", release() {} };
   const timers = options.timers ?? globalThis;
   const uid = uidOf(model);
@@ -154,6 +176,84 @@ export function commClient(model) {
     localStorage: null,
     transport: "comm",
     transports: { comm: () => new CommTransport(model) },
+  });
+  client.connect();
+  return client;
+}
+
+/** @typedef {{protocol: string, host: string}} Location */
+
+/**
+ * The page's client of the relay that `page`'s server names (created on first use).
+ * @param {ChannelClient} page
+ * @param {{makeRelay?: (target: Promise<Target>) => ChannelClient, location?: Location}} [options]
+ * @returns {ChannelClient}
+ */
+export function relayClient(page, options = {}) {
+  let client = RELAYS.get(page);
+  if (client === undefined) {
+    const location = options.location ?? globalThis.location;
+    const target = page.whenInfo().then((info) => relayTarget(info, location));
+    client = (options.makeRelay ?? makeRelayClient)(target);
+    RELAYS.set(page, client);
+  }
+  return client;
+}
+
+/**
+ * Where the relay is, from the page server's info (`relay`: a path on the page's origin,
+ * or an absolute URL), or why it is not known.
+ * @param {ServerInfo | null} info
+ * @param {Location | undefined} location
+ * @returns {Target}
+ */
+export function relayTarget(info, location) {
+  if (info === null) {
+    return { reason: "hub-wide channels need nbchannel's server extension, which is not reachable from this page (it names the relay)" };
+  }
+  const relay = typeof info.relay === "string" ? info.relay.trim() : "";
+  if (!relay) {
+    return {
+      reason: "this Jupyter server names no relay for hub-wide channels: set NBCHANNEL_RELAY_URL in the single-user servers' environment (c.Spawner.environment) and restart them",
+    };
+  }
+  let base = relay.endsWith("/") ? relay : relay + "/";
+  /** @type {string} */
+  let origin;
+  if (/^(https?|wss?):\/\//i.test(base)) {
+    const u = new URL(base);
+    const secure = u.protocol === "https:" || u.protocol === "wss:";
+    origin = `${secure ? "https:" : "http:"}//${u.host}`;
+    base = u.pathname.endsWith("/") ? u.pathname : u.pathname + "/";
+  } else if (location && location.host) {
+    origin = `${location.protocol === "https:" ? "https:" : "http:"}//${location.host}`;
+    if (!base.startsWith("/")) base = "/" + base;
+  } else {
+    return { reason: `no page location to reach the relay at ${relay}` };
+  }
+  return { url: `${origin.replace(/^http/, "ws")}${base}ws`, infoUrl: `${origin}${base}api/info` };
+}
+
+/**
+ * A client of the relay at `target` (WebSocket only: the relay serves no HTTP fallback).
+ * The relay is on the page's origin (JupyterHub's proxy serves both): its info request is
+ * a same-origin "no-cors" GET, on which JupyterHub takes the relay's cookie without an
+ * XSRF token, and whose OAuth redirects the page follows.
+ * @param {Promise<Target>} target
+ * @param {import("./client.js").ClientOptions} [extra] more options (tests: fetch, transportFactory)
+ * @returns {ChannelClient}
+ */
+export function makeRelayClient(target, extra = {}) {
+  const client = new ChannelClient({
+    config: null,
+    url: null,
+    httpUrl: null,
+    target,
+    infoInit: { headers: {}, mode: "no-cors" },
+    transport: "websocket",
+    sessionStorage: null,
+    localStorage: null,
+    ...extra,
   });
   client.connect();
   return client;

@@ -50,7 +50,8 @@ import { HttpTransport, xsrfCookie } from "./transports/http.js";
  * @typedef {"websocket" | "stream" | "sse" | "poll" | "comm"} TransportKind
  * @typedef {{url?: string, transport?: TransportKind, events?: "live" | "after-cell", attempt?: number, delay?: number, code?: number, reason?: string}} StatusDetail
  * @typedef {{baseUrl?: string, wsUrl?: string, token?: string, nbchannelTransport?: string}} PageConfig
- * @typedef {{version?: string, transports?: string[], heartbeat?: number, poll_wait?: number}} ServerInfo
+ * @typedef {{version?: string, transports?: string[], heartbeat?: number, poll_wait?: number, relay?: string | null, refused?: string}} ServerInfo
+ * @typedef {{url: string, infoUrl?: string | null} | {reason: string}} Target  where to connect, or why nowhere
  *
  * @typedef {{code: string, message: string, about?: string | null}} ErrorInfo
  *
@@ -75,6 +76,9 @@ import { HttpTransport, xsrfCookie } from "./transports/http.js";
  * @property {PageConfig | null} [config]  default: read from <script id="jupyter-config-data">
  * @property {string | null} [url]  the WebSocket URL, overriding config
  * @property {string | null} [httpUrl]  the server's base URL for the HTTP routes (`http://host/base/`), overriding config
+ * @property {string | null} [infoUrl]  where to `GET` the server's info first (default: `{httpUrl}nbchannel/api/info`; null: not asked)
+ * @property {RequestInit} [infoInit]  fetch options for that request (a relay's: `{mode: "no-cors"}`, see choose.js)
+ * @property {Promise<Target>} [target]  where to connect, known only later (the relay the page's server names): "connecting" until then
  * @property {{protocol: string, host: string}} [location]  default: the page's
  * @property {TransportFactory} [transportFactory]  the WebSocket transport; default: a WebSocketTransport per attempt
  * @property {Partial<Record<TransportKind, () => Transport>>} [transports]  transports by kind (tests)
@@ -209,6 +213,13 @@ export class ChannelClient {
     /** The server's base URL for the HTTP routes (api/info, fallbacks); null: WebSocket only. */
     this.httpUrl = options.httpUrl ?? (config && options.url == null ? httpBaseUrl(config, location) : null);
     this._token = config?.token || null;
+    /** Where the server's info is asked first (null: not asked). @type {string | null} */
+    this.infoUrl = options.infoUrl !== undefined ? options.infoUrl : this.httpUrl ? `${this.httpUrl}nbchannel/api/info` : null;
+    this._infoInit = options.infoInit ?? {};
+    /** Where to connect, while it is not known yet. @type {Promise<Target> | null} */
+    this._target = this.url ? null : (options.target ?? null);
+    /** Why this client gets nothing, told to every view (the server refused this user, or there is nowhere to connect), or null. @type {ErrorInfo | null} */
+    this.blocked = null;
     this._factory = options.transportFactory ?? ((/** @type {string} */ url) => new WebSocketTransport(url));
     this._transports = options.transports ?? {};
     /** @type {typeof fetch | null} */
@@ -239,9 +250,11 @@ export class ChannelClient {
     this.forced = options.transport === "comm" && this._transports.comm ? "comm" : pickKind(options.transport ?? config?.nbchannelTransport ?? safeGet(local, TRANSPORT_KEY), this.log);
 
     /** @type {Status} */
-    this.status = this.url ? "connecting" : "unavailable";
+    this.status = this.url || this._target ? "connecting" : "unavailable";
     /** @type {StatusDetail} */
-    this.statusDetail = this.url ? { url: redact(this.url) } : { reason: "no Jupyter page config: nbchannel's server extension is not reachable here" };
+    this.statusDetail = this.url ? { url: redact(this.url) } : this._target ? {} : { reason: "no Jupyter page config: nbchannel's server extension is not reachable here" };
+    /** Callbacks waiting for the info (see whenInfo). @type {((info: ServerInfo | null) => void)[]} */
+    this._infoWaiters = [];
     /** What `GET nbchannel/api/info` answered (null: not asked, or no HTTP here). @type {ServerInfo | null} */
     this.info = null;
     /** The kind of the transport in use (or being tried). @type {TransportKind | null} */
@@ -293,7 +306,27 @@ export class ChannelClient {
    * Voilà). Views that can be served over their widget's comm then use it.
    */
   get hubAbsent() {
-    return !this.url || this._absent;
+    return (!this.url && !this._target) || this._absent;
+  }
+
+  /**
+   * What the server's info answered, once it did: null when it will not be asked (no HTTP
+   * here) or the server has no nbchannel (404). Connects the client if it was not yet.
+   * @returns {Promise<ServerInfo | null>}
+   */
+  whenInfo() {
+    if (this.info !== null) return Promise.resolve(this.info);
+    if (this._absent || this._stopped || !this.infoUrl || !this._fetch) return Promise.resolve(null);
+    const waiting = new Promise((resolve) => this._infoWaiters.push(resolve));
+    this.connect();
+    return /** @type {Promise<ServerInfo | null>} */ (waiting);
+  }
+
+  /** @param {ServerInfo | null} info */
+  _infoKnown(info) {
+    const waiters = this._infoWaiters;
+    this._infoWaiters = [];
+    for (const w of waiters) w(info);
   }
 
   /**
@@ -320,11 +353,54 @@ export class ChannelClient {
   connect() {
     if (this._started || this._stopped) return;
     this._started = true;
+    if (!this.url && this._target) {
+      this._awaitTarget(this._target);
+      return;
+    }
     if (!this.url) {
       this._setStatus("unavailable", this.statusDetail);
+      this._infoKnown(null);
       return;
     }
     this._round();
+  }
+
+  /**
+   * Connect once `target` says where (or say why nowhere).
+   * @param {Promise<Target>} target
+   */
+  _awaitTarget(target) {
+    const nowhere = (/** @type {string} */ reason) => {
+      this._target = null;
+      this._block({ code: "unavailable", message: reason });
+    };
+    target.then(
+      (t) => {
+        if (this._stopped) return;
+        if (t && "url" in t && typeof t.url === "string" && t.url) {
+          this.url = t.url;
+          if (t.infoUrl !== undefined) this.infoUrl = t.infoUrl;
+          this._target = null;
+          this._setStatus("connecting", { url: redact(this.url) });
+          this._round();
+        } else {
+          nowhere(t && "reason" in t ? String(t.reason) : "nowhere to connect");
+        }
+      },
+      (exc) => {
+        if (!this._stopped) nowhere(`nowhere to connect: ${exc instanceof Error ? exc.message : exc}`);
+      },
+    );
+  }
+
+  /**
+   * Get nothing, for good, and tell every view why (and every view that comes later).
+   * @param {ErrorInfo} err
+   */
+  _block(err) {
+    this.blocked = err;
+    this._setStatus("unavailable", { reason: err.message });
+    for (const rec of this._channels.values()) rec.emit(this.log, "onError", err);
   }
 
   /**
@@ -363,6 +439,8 @@ export class ChannelClient {
       // Replay from memory after subscribe() returns, so the caller holds `sub` first.
       queueMicrotask(() => this._replayLocal(rec, sub));
     }
+    const blocked = this.blocked;
+    if (blocked) queueMicrotask(() => call(this.log, sub, "onError", blocked));
     this.connect();
     return sub;
   }
@@ -378,6 +456,7 @@ export class ChannelClient {
     this._probe?.close();
     this._probe = null;
     this._setStatus("unavailable", { reason: "closed" });
+    this._infoKnown(null);
   }
 
   // -- choosing a transport --------------------------------------------------------------
@@ -386,7 +465,7 @@ export class ChannelClient {
   _round() {
     this._timer = null;
     if (this._stopped || !this.url) return;
-    if (this.info === null && this.httpUrl && this._fetch) {
+    if (this.info === null && this.infoUrl && this._fetch) {
       this._askInfo();
       return;
     }
@@ -412,25 +491,30 @@ export class ChannelClient {
   }
 
   async _askInfo() {
-    const url = `${this.httpUrl}nbchannel/api/info`;
+    const url = /** @type {string} */ (this.infoUrl);
+    // the page's own server: "nbchannel/api/info"; elsewhere (a relay) the URL's path
+    const what = this.httpUrl && url === `${this.httpUrl}nbchannel/api/info` ? "nbchannel/api/info" : url.replace(/^[a-z]+:\/\/[^/]+/i, "");
     /** @type {Response} */
     let resp;
     try {
-      resp = await /** @type {typeof fetch} */ (this._fetch)(url, { headers: this._headers(), cache: "no-store", credentials: "same-origin" });
+      resp = await /** @type {typeof fetch} */ (this._fetch)(url, { headers: this._headers(), cache: "no-store", credentials: "same-origin", ...this._infoInit });
     } catch (exc) {
-      this._retry({ code: 1006, reason: `GET nbchannel/api/info failed: ${exc instanceof Error ? exc.message : exc}`, wasClean: false });
+      this._retry({ code: 1006, reason: `GET ${what} failed: ${exc instanceof Error ? exc.message : exc}`, wasClean: false });
       return;
     }
     if (this._stopped) return;
     if (resp.status === 404) {
       this._absent = true;
       this._setStatus("unavailable", {
-        reason: "this Jupyter server has no nbchannel extension (GET nbchannel/api/info answered 404); install nbchannel in the server's environment and restart it",
+        reason: this.httpUrl
+          ? "this Jupyter server has no nbchannel extension (GET nbchannel/api/info answered 404); install nbchannel in the server's environment and restart it"
+          : `nothing serves nbchannel at ${url} (GET answered 404)`,
       });
+      this._infoKnown(null);
       return;
     }
     if (resp.status !== 200) {
-      this._retry({ code: 4000 + resp.status, reason: `GET nbchannel/api/info answered ${resp.status}`, wasClean: false });
+      this._retry({ code: 4000 + resp.status, reason: `GET ${what} answered ${resp.status}`, wasClean: false });
       return;
     }
     try {
@@ -438,6 +522,14 @@ export class ChannelClient {
       this.info = typeof info === "object" && info !== null ? info : {};
     } catch {
       this.info = {};
+    }
+    const info = /** @type {ServerInfo} */ (this.info);
+    this._infoKnown(info);
+    if (typeof info.refused === "string" && info.refused) {
+      // This user may not watch here (a relay without the subscribe permission): say so
+      // in every view, and do not knock on the WebSocket, which would be refused too.
+      this._block({ code: "not-permitted", message: info.refused });
+      return;
     }
     this._round();
   }
@@ -761,7 +853,7 @@ export class ChannelClient {
   _sendEvent(rec, sub, event, value) {
     if (typeof event !== "string" || !event) throw new TypeError("send(event, value): event must be a non-empty string");
     const msg = createMessage("event", rec.name, value, { scope: rec.scope, key: event });
-    if (this._stopped || !this.url || this._absent) {
+    if (this._stopped || (!this.url && !this._target) || this._absent || this.blocked) {
       call(this.log, sub, "onError", { code: "unavailable", message: "no connection to the nbchannel server; the event was not sent", about: "event" });
       return false;
     }

@@ -317,6 +317,14 @@ class InfoHandler(web.RequestHandler):
     async def get(self) -> None:
         who = await self.relay.auth.identify(self)
         if who is None:
+            # A browser without the relay's cookie (no token sent) logs in through
+            # JupyterHub's OAuth, which brings it back here: a page's same-origin request
+            # follows the redirects and gets this answer with the cookie set.
+            login = getattr(self.relay.auth, "login_url", None)
+            url = login(self) if login is not None and not _sent_token(self) else None
+            if url:
+                self.redirect(url)
+                return
             raise web.HTTPError(403)
         body: dict[str, Any] = {
             "version": __version__,
@@ -324,6 +332,12 @@ class InfoHandler(web.RequestHandler):
             "may": {a: who.may(a) for a in ("own", "subscribe", "event")},
             "redis": self.relay.engine is not None,
         }
+        if not who.may("subscribe"):
+            # what a page shows instead of hub-wide views (its WebSocket would be refused)
+            body["refused"] = (
+                f"user {who.name!r} may not watch hub-wide channels (needs the JupyterHub "
+                "scope custom:nbchannel:subscribe)"
+            )
         if self.channels:
             if not who.may("own"):
                 raise web.HTTPError(403)
@@ -333,6 +347,22 @@ class InfoHandler(web.RequestHandler):
                 body["engine"] = self.relay.engine.info()
         self.set_header("Content-Type", "application/json")
         self.finish(orjson.dumps(body))
+
+
+def _sent_token(handler: web.RequestHandler) -> bool:
+    return bool(handler.request.headers.get("Authorization") or handler.get_argument("token", ""))
+
+
+def _callback_handler() -> type[web.RequestHandler]:
+    """JupyterHub's OAuth callback, bound to the relay's own ``HubOAuth``: the OAuth state
+    (where to go next, the PKCE verifier) lives in the instance that started the login."""
+    from jupyterhub.services.auth import HubOAuthCallbackHandler
+
+    class OAuthCallback(HubOAuthCallbackHandler):  # type: ignore[misc]
+        def initialize(self, hub_auth: Any) -> None:
+            self.hub_auth = hub_auth
+
+    return OAuthCallback
 
 
 def make_app(relay: Relay, base_url: str = "/", *, hub_auth: Any = None) -> web.Application:
@@ -346,9 +376,7 @@ def make_app(relay: Relay, base_url: str = "/", *, hub_auth: Any = None) -> web.
     ]
     settings: dict[str, Any] = {"websocket_max_message_size": 1 << 31}
     if hub_auth is not None:
-        from jupyterhub.services.auth import HubOAuthCallbackHandler
-
-        routes.append((base + "oauth_callback", HubOAuthCallbackHandler))
+        routes.append((base + "oauth_callback", _callback_handler(), {"hub_auth": hub_auth}))
         settings["hub_auth"] = hub_auth
         settings["cookie_secret"] = os.urandom(32)
     return web.Application(routes, **settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from tornado.httputil import url_concat
 from tornado.web import RequestHandler
 
 from .access import ACTIONS, Identity, scope_for
@@ -72,6 +73,25 @@ class JupyterHubAuth:
 
             hub_auth = HubOAuth(cache_max_age=60)
         self.hub_auth = hub_auth
+
+    def login_url(self, handler: RequestHandler) -> str | None:
+        """Where to send a browser without the relay's cookie: JupyterHub's OAuth
+        authorization, which comes back to ``oauth_callback`` and then to this request's
+        URL (None: no OAuth here). Sets the OAuth state cookie on ``handler``."""
+        hub = self.hub_auth
+        base = getattr(hub, "login_url", "")
+        if not base or not hasattr(hub, "set_state_cookie"):
+            return None
+        params: dict[str, str] = {}
+        verifier = None
+        if getattr(hub, "pkce_enabled", False):
+            verifier, challenge, method = hub.generate_pkce_code_challenge()
+            params["code_challenge"] = challenge
+            params["code_challenge_method"] = method
+        params["state"] = hub.set_state_cookie(
+            handler, next_url=handler.request.uri, code_verifier=verifier
+        )
+        return str(url_concat(base, params))
 
     async def identify(self, handler: RequestHandler) -> Identity | None:
         model = await self.hub_auth.get_user(handler, sync=False)

@@ -12,7 +12,9 @@ is the client's reference; in short, under the server's ``base_url``:
 ``GET nbchannel/api/info``
     ``{"version", "transports": ["websocket", "stream", "sse", "poll"], "heartbeat",
     "poll_wait", "session_timeout", "limits": {"max_frame_bytes", "max_header_bytes",
-    "max_event_bytes", "max_subscriptions", "queue_bytes"}}``. A 404 means no nbchannel.
+    "max_event_bytes", "max_subscriptions", "queue_bytes"}, "relay"}``; ``relay`` is where
+    the page finds hub-wide channels (``/services/nbchannel/``, from the server's
+    environment; None: no relay). A 404 means no nbchannel.
 
 ``POST nbchannel/session`` (empty body)
     → ``{"session": ID, "heartbeat": s, "expires": s, "poll_wait": s, "max_frame_bytes": n}``.
@@ -88,6 +90,7 @@ from ..core.hub import Hub
 from ..core.message import Message
 from ..core.peer import Peer
 from ..errors import FrameError
+from ..relay.wire import public_relay_url
 from .access import is_authorized, receive_from_viewer
 from .handlers import AUTH_RESOURCE
 
@@ -436,7 +439,8 @@ class InfoHandler(_Base):
     _track_activity = False
 
     async def get(self) -> None:
-        """The transports, heartbeat, poll wait and limits."""
+        """The transports, heartbeat, poll wait and limits, and the relay of hub-wide
+        channels (``relay``: its base URL as the page reaches it, or None)."""
         cfg, hub_cfg = self.sessions.config, self.hub.config
         self.reply(
             {
@@ -445,6 +449,7 @@ class InfoHandler(_Base):
                 "heartbeat": cfg.heartbeat,
                 "poll_wait": cfg.poll_wait,
                 "session_timeout": cfg.session_timeout,
+                "relay": public_relay_url(),
                 "limits": {
                     "max_frame_bytes": hub_cfg.limits.max_frame_bytes,
                     "max_header_bytes": hub_cfg.limits.max_header_bytes,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,3 +147,45 @@ async def test_kernel_reconnects_to_restarted_relay(owner_client) -> None:
         await viewer.close()
     finally:
         relay.stop()
+
+
+@run_async
+async def test_info_says_who_may_watch(relay: RelayProcess) -> None:
+    """A page asks ``api/info`` before it opens the relay's WebSocket: a user who may not
+    watch gets the reason to show, instead of a refused upgrade it cannot read."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    http = AsyncHTTPClient()
+
+    async def info(token: str) -> dict[str, Any]:
+        resp = await http.fetch(relay.url + "api/info", headers={"Authorization": f"token {token}"})
+        body: dict[str, Any] = json.loads(resp.body)
+        return body
+
+    student = await info("t-student")
+    assert student["user"] == "student"
+    assert student["may"] == {"own": False, "subscribe": True, "event": True}
+    assert "refused" not in student
+    outsider = await info("t-outsider")
+    assert outsider["refused"] == (
+        "user 'outsider' may not watch hub-wide channels (needs the JupyterHub scope "
+        "custom:nbchannel:subscribe)"
+    )
+    # a token table has no login to send a browser to: unknown callers get 403
+    with pytest.raises(HTTPClientError) as refused:
+        await http.fetch(relay.url + "api/info", follow_redirects=False)
+    assert refused.value.code == 403
+
+
+def test_public_relay_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a page's server tells the page about the relay (its ``api/info`` ``relay``)."""
+    from nbchannel.relay.wire import public_relay_url
+
+    monkeypatch.delenv("NBCHANNEL_RELAY_URL", raising=False)
+    monkeypatch.delenv("NBCHANNEL_RELAY_PUBLIC_URL", raising=False)
+    assert public_relay_url() is None
+    # the kernels' address: only its path is the pages' (the proxy serves it on their origin)
+    monkeypatch.setenv("NBCHANNEL_RELAY_URL", "http://127.0.0.1:10190/services/nbchannel")
+    assert public_relay_url() == "/services/nbchannel/"
+    monkeypatch.setenv("NBCHANNEL_RELAY_PUBLIC_URL", "https://relay.example.org/r")
+    assert public_relay_url() == "https://relay.example.org/r/"

@@ -4,7 +4,7 @@
 // Every nbchannel widget's output carries, beside the ipywidgets widget-view, the mimetype
 // `application/vnd.nbchannel.view+json` whose data only addresses the view:
 //
-//   {"version": 1, "kind": "plot", "channel": "plot-1a2b…", "scope": "<kernel id>" | "server",
+//   {"version": 1, "kind": "plot", "channel": "plot-1a2b…", "scope": "<kernel id>" | "server" | "hub",
 //    "kernel_id": "<kernel id>", "config": {...}}
 //
 // JupyterLab draws the mimetype whose renderer has the lowest rank. The widget manager's
@@ -40,7 +40,7 @@ export const RANK = -20;
  * @property {number} version
  * @property {string} kind the view (plot, log, table, button, …)
  * @property {string} channel the channel's name
- * @property {string} scope the kernel id, or "server" for a shared channel
+ * @property {string} scope the kernel id, "server" for a shared channel, or "hub" for a hub-wide one (drawn from the relay: ../../src/choose.js)
  * @property {string} [kernel_id] the kernel that displayed the output
  * @property {Record<string, any>} [config] the view's settings (title, series, columns …)
  */

@@ -360,6 +360,7 @@ export class ViewFrame {
         this.badge.setWaiting(Boolean(info?.waiting));
         this.clearNote("gap");
         this.clearNote("error");
+        this.body.querySelector(":scope > .nbc-refused")?.remove();
         guard(this, () => handlers.onReset?.(info));
       },
       onState: (key, value) => {
@@ -382,11 +383,27 @@ export class ViewFrame {
       },
       onError: (err) => {
         this.note("error", "⚠ channel error", describe(err));
+        // Refused for good (this user may not watch, or there is no server to ask): the
+        // reason is all the view will show, so it goes in the body, not only the tooltip.
+        // (A refused event leaves the view as it is: the note says it.)
+        const about = /** @type {{about?: unknown}} */ (err)?.about;
+        if ((err?.code === "not-permitted" && about !== "event") || err?.code === "unavailable") this.refusal(err);
         guard(this, () => handlers.onError?.(err));
       },
     });
     signal.addEventListener("abort", () => sub.close(), { once: true });
     return sub;
+  }
+
+  /**
+   * Say in the body why the view gets nothing (one box; replaced by the next refusal).
+   * @param {{code?: string, message?: string}} err
+   */
+  refusal(err) {
+    this.body.querySelector(":scope > .nbc-refused")?.remove();
+    const box = errorBox("nbchannel: this view gets no data", err?.message ?? describe(err));
+    box.classList.add("nbc-refused");
+    this.body.prepend(box);
   }
 
   /**
