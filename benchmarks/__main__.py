@@ -2,7 +2,9 @@
 
 Starts real Jupyter servers and kernels (and a raw tornado WebSocket server), measures every
 metric on every path side by side in one run, prints a table with the ratios A/B, A/B0 and
-A/C (and A-stream/A, A-sse/A, A-poll/A for nbchannel's HTTP fallbacks), and saves
+A/C (and A-stream/A, A-sse/A, A-poll/A for nbchannel's HTTP fallbacks; A-comm/A,
+A-comm/B-batched and B-batched/B for nbchannel over the widget's comm where the server has no
+nbchannel extension, beside a comm sending 100 messages per comm message), and saves
 everything as JSON::
 
     python -m benchmarks                       # full run, a few minutes
@@ -10,6 +12,7 @@ everything as JSON::
     python -m benchmarks --only 1,2,fanout     # some metrics (numbers or names)
     python -m benchmarks --paths A,C           # some paths
     python -m benchmarks --paths A,A-stream,A-sse,A-poll   # WebSocket vs HTTP fallbacks
+    python -m benchmarks --paths A,A-comm,B,B-batched      # hub vs the widget's comm
     python -m benchmarks --reps 5 --json out.json
 
 Metrics: 1 throughput, 2 latency, 3 events, 4 arrays, 5 fanout, 6 slow, 7 browser
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--paths",
         metavar="KEYS",
-        help="comma-separated: A, B, B0, C, A-stream, A-sse, A-poll (default all)",
+        help="comma-separated: A, A-comm, B, B-batched, B0, C, A-stream, A-sse, A-poll "
+        "(default all)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per metric (default 3; quick 1)")
     parser.add_argument(

@@ -4,8 +4,9 @@ An ipywidgets widget in a real kernel sends ``Widget.send(...)`` custom messages
 ``comm_msg`` on the kernel's IOPub socket, which jupyter-server (with its IOPub rate limiter,
 on or off) forwards to the kernel WebSocket in the ``v1.kernel.websocket.jupyter.org``
 framing. Browser → kernel events are ``comm_msg`` requests on the shell channel, as a widget
-view sends them. The control socket that executes the code is also the receiving socket,
-like JupyterLab's one socket per kernel.
+view sends them. Path B-batched is the same widget sending a hundred messages per
+``Widget.send`` (``{"items": [...]}``), as a comm that batches would. The control socket
+that executes the code is also the receiving socket, like JupyterLab's one socket per kernel.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class CommPath:
         *,
         key: str,
         label: str,
+        batch: int = 1,
     ) -> None:
         self.server = server
         self.kernel_id = kernel_id
@@ -50,14 +52,18 @@ class CommPath:
         self.comm_id = comm_id
         self.key = key
         self.label = label
+        #: Messages per ``Widget.send`` in metrics 1 and 2 (1: each its own comm message).
+        self.batch = batch
 
     @classmethod
-    async def start(cls, server: JupyterServer, *, key: str, label: str) -> CommPath:
+    async def start(
+        cls, server: JupyterServer, *, key: str, label: str, batch: int = 1
+    ) -> CommPath:
         """Start a kernel on ``server`` and create the widget in it."""
         info = await asyncio.to_thread(server.api, "POST", "api/kernels", {"name": "python3"})
         ctl = await KernelSocket.connect(server.url, info["id"], server.token)
         comm_id = (await ctl.execute(COMMON + WIDGET_SETUP)).strip().splitlines()[-1]
-        return cls(server, info["id"], ctl, comm_id, key=key, label=label)
+        return cls(server, info["id"], ctl, comm_id, key=key, label=label, batch=batch)
 
     async def close(self) -> None:
         """Close the control socket and shut the kernel down."""
@@ -65,7 +71,8 @@ class CommPath:
         await asyncio.to_thread(self.server.api, "DELETE", f"api/kernels/{self.kernel_id}")
 
     def handler(self, tally: Tally) -> IOPubHandler:
-        """An IOPub handler tallying the widget's custom messages (``seq``, ``t``)."""
+        """An IOPub handler tallying the widget's custom messages (``seq``, ``t``; each of
+        ``items`` in a batch)."""
         comm_id = self.comm_id
         loads = orjson.loads
 
@@ -75,6 +82,11 @@ class CommPath:
             if c.get("comm_id") != comm_id or not data or data.get("method") != "custom":
                 return False
             v = data["content"]
+            items = v.get("items")
+            if items is not None:
+                for item in items:
+                    tally.add(item["seq"], item["t"], now)
+                return True
             nbytes = sum(p.nbytes for p in parts[4:])
             tally.add(v["seq"], v["t"], now, nbytes)
             return True
@@ -104,13 +116,20 @@ class CommPath:
     async def burst(self, n: int) -> dict[str, Any]:
         """Metric 1: ``n`` small messages as fast as the kernel loop sends them."""
         tally = Tally(n)
-        await self._stream(f"_bench_burst(_bw.send, {n})", [tally], 120)
+        code = f"_bench_burst(_bw.send, {n})"
+        if self.batch > 1:
+            code = f"_bench_burst_batched(_bw.send, {n}, {self.batch})"
+        await self._stream(code, [tally], 120)
         return tally.summary()
 
     async def paced(self, n: int, rate: float) -> dict[str, Any]:
-        """Metric 2: ``n`` small messages at ``rate``/s; one-way latency."""
+        """Metric 2: ``n`` small messages at ``rate``/s; one-way latency (batched: a batch
+        goes when full or 10 ms after its first message)."""
         tally = Tally(n)
-        await self._stream(f"_bench_paced(_bw.send, {n}, {rate})", [tally], n / rate + 60)
+        code = f"_bench_paced(_bw.send, {n}, {rate})"
+        if self.batch > 1:
+            code = f"_bench_paced_batched(_bw.send, {n}, {rate}, {self.batch})"
+        await self._stream(code, [tally], n / rate + 60)
         return tally.summary()
 
     async def arrays(self, n: int, nbytes: int) -> dict[str, Any]:

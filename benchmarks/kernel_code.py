@@ -2,13 +2,15 @@
 
 Path A (nbchannel) and path B (an ipywidgets widget's comm) run the *same* sender loops;
 only the ``send`` function passed in differs (``LiveChannel.append`` or ``Widget.send``).
+Path A-comm is path A's sender writing to a widget's channel; path B-batched sends the same
+messages a hundred per ``Widget.send``.
 Every message is a ~100-byte JSON object carrying ``seq`` and ``t`` (``time.time_ns()`` at
 send); arrays travel beside it (nbchannel: in the payload; comm: as a message buffer).
 """
 
 from __future__ import annotations
 
-__all__ = ["COMMON", "NBC_SETUP", "WIDGET_SETUP", "busy_cell"]
+__all__ = ["COMMON", "NBC_COMM_SETUP", "NBC_SETUP", "WIDGET_SETUP", "busy_cell"]
 
 #: Sender loops shared by both paths.
 COMMON = r'''
@@ -35,6 +37,36 @@ def _bench_paced(send, n, rate):
         if d > 0:
             sleep(d)
         send({"seq": i, "t": tn(), "v": 0.25, "pad": pad})
+
+
+def _bench_burst_batched(send, n, size=100):
+    """n messages as fast as the loop goes, ``size`` per ``send({"items": [...]})``."""
+    tn, pad = _t.time_ns, _PAD
+    for start in range(0, n, size):
+        send({"items": [
+            {"seq": i, "t": tn(), "v": 0.25, "pad": pad} for i in range(start, min(n, start + size))
+        ]})
+
+
+def _bench_paced_batched(send, n, rate, size=100, wait=0.01):
+    """n messages made at ``rate`` per second, sent in batches of up to ``size`` as
+    ``send({"items": [...]})``: a batch goes when full or ``wait`` s after its first item."""
+    tn, pc, sleep, pad = _t.time_ns, _t.perf_counter, _t.sleep, _PAD
+    period = 1.0 / rate
+    t0 = pc()
+    batch, since = [], 0.0
+    for i in range(n):
+        d = t0 + i * period - pc()
+        if d > 0:
+            sleep(d)
+        if not batch:
+            since = pc()
+        batch.append({"seq": i, "t": tn(), "v": 0.25, "pad": pad})
+        if len(batch) >= size or pc() - since >= wait:
+            send({"items": batch})
+            batch = []
+    if batch:
+        send({"items": batch})
 
 
 def _bench_arrays(send_array, n, nbytes, rate=None, throttle=None):
@@ -78,16 +110,22 @@ _ack_cv = _threading.Condition()
 
 
 def _nbc_open(name, history=None):
+    ch = LiveChannel(name, history=history)
+    assert ch.wait_connected(10), "nbchannel: channel did not connect to the hub"
+    _nbc_use(ch)
+
+
+def _nbc_use(ch):
+    # the channel the senders write to; its pings are timed, its acks counted
     global _ch
-    _ch = LiveChannel(name, history=history)
-    assert _ch.wait_connected(10), "nbchannel: channel did not connect to the hub"
+    _ch = ch
     _acked[0] = -1
 
-    @_ch.on("ping")
+    @ch.on("ping")
     def _on_ping(event):
         _delays.append(_t.time() - event.value["sent"])
 
-    @_ch.on("ack")
+    @ch.on("ack")
     def _on_ack(event):
         with _ack_cv:
             _acked[0] = max(_acked[0], event.value["seq"])
@@ -110,6 +148,26 @@ def _nbc_window(i, window=6):
     # `window` items unacknowledged (the acks are events, which arrive mid-cell).
     with _ack_cv:
         _ack_cv.wait_for(lambda: i - _acked[0] <= window, timeout=30)
+"""
+
+#: Path A-comm (after ``NBC_SETUP``): no hub is reachable, so each measurement's channel is
+#: a widget's, served by the kernel itself over the widget's comm.
+NBC_COMM_SETUP = r"""
+from nbchannel.widgets import CustomView as _CustomView
+
+_w = None
+
+
+def _nbc_open_view(name):
+    global _w
+    _w = _CustomView("export default function render() {}", channel=name)
+    _nbc_use(_w.channel)
+    print(_w.comm.comm_id, _w.channel.address[0], _w.channel.name, _w._transport)
+
+
+def _nbc_close_view():
+    assert _ch.flush(120), "nbchannel: flush timed out"
+    _w.close()
 """
 
 #: Path B: an ipywidgets widget; ``Widget.send`` is a ``comm_msg`` on IOPub.

@@ -3,7 +3,8 @@
 This is path B of the benchmarks: the one socket per kernel that JupyterLab opens at
 ``{base_url}api/kernels/<id>/channels``, carrying shell, control, stdin and IOPub messages,
 and therefore every comm (ipywidgets) message. Only what the benchmarks need is here:
-executing code, sending ``comm_msg`` on shell, and handing IOPub messages to a callback.
+executing code, sending ``comm_msg`` on shell, opening a subshell, and handing IOPub messages
+to a callback.
 
 The v1 binary framing (``jupyter_server/services/kernels/connection/base.py``)::
 
@@ -162,6 +163,27 @@ class KernelSocket:
             raise RuntimeError(f"kernel error:\n{errors or reply}")
         return out
 
+    async def request(
+        self, channel: str, msg_type: str, content: dict[str, Any], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Send a request on ``channel`` (shell or control); return its reply's content."""
+        msg_id = self.send(channel, msg_type, content)
+        fut = self._replies[msg_id] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._replies.pop(msg_id, None)
+
+    async def create_subshell(self, timeout: float = 30.0) -> str | None:
+        """A new subshell of the kernel (its id), or None when the kernel has none
+        (ipykernel < 7): what JupyterLab >= 4.4 opens to send comm messages on."""
+        info = await self.request("shell", "kernel_info_request", {}, timeout)
+        if "kernel subshells" not in info.get("supported_features", []):
+            return None
+        reply = await self.request("control", "create_subshell_request", {}, timeout)
+        subshell: str | None = reply.get("subshell_id")
+        return subshell
+
     def _idle(self, msg_id: str) -> bool:
         return msg_id in self._idle_seen
 
@@ -196,7 +218,7 @@ class KernelSocket:
             if handler is not None and handler(parts, time.time_ns()):
                 return
             self._on_iopub(parts)
-        elif channel == "shell":
+        elif channel in ("shell", "control"):
             parent = orjson.loads(parts[1])
             fut = self._replies.get(parent.get("msg_id", ""))
             if fut is not None and not fut.done():

@@ -110,6 +110,19 @@ def format_table(report: dict[str, Any]) -> str:
             "ZMQChannelsWebsocketConnection.limit_rate=False; C = tornado server → client, "
             "one message per frame."
         )
+    if "A-comm" in ran:
+        about.append(
+            "A-comm = nbchannel on a Jupyter server without its extension: the kernel serves the "
+            "widget's channel over the widget's comm (frames of many items per comm message, "
+            "paced at NBCHANNEL_COMM_RATE, default 100/s), default IOPub limits; the view sends "
+            "on a subshell, as JupyterLab >= 4.4 does with ipykernel >= 7 (B's events go to the "
+            "main shell); lost includes the items the kernel reported as gaps."
+        )
+    if "B-batched" in ran:
+        about.append(
+            "B-batched = B's widget sending 100 messages per comm message (latency: a batch goes "
+            "when full or 10 ms after its first message), default IOPub limits."
+        )
     if ran & {"A-stream", "A-sse", "A-poll"}:
         about.append(
             "A-stream, A-sse, A-poll = A's kernel and hub read over the HTTP fallbacks (binary "

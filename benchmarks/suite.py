@@ -4,8 +4,13 @@ Paths (each started once per run and measured side by side, repetitions interlea
 that a noisy moment hits every path alike):
 
 * **A** — nbchannel: ``LiveChannel`` in a kernel → hub → ``nbchannel/ws``;
+* **A-comm** — nbchannel on a Jupyter server without its extension: the kernel serves the
+  widget's channel itself over the widget's comm, through the kernel WebSocket with the
+  default IOPub limits, paced at 100 comm messages/s (``benchmarks/nbc_comm_path.py``);
 * **B** — an ipywidgets widget's comm → jupyter-server's kernel WebSocket (v1 protocol),
   with jupyter-server's default IOPub rate limits; **B0** — the same with them off;
+  **B-batched** — B's widget sending 100 messages per comm message (the fair peer of a
+  comm that batches);
 * **C** — a raw tornado WebSocket server → client, one message per frame (the ceiling);
 * **A-stream**, **A-sse**, **A-poll** — path A's kernel and hub with the viewer on an HTTP
   fallback instead of the WebSocket (``docs/http-transports.md``): the binary stream, the
@@ -42,6 +47,7 @@ from nbchannel.testing import JupyterServer
 from .comm_path import NO_LIMITS, CommPath
 from .http_path import LABELS as HTTP_LABELS
 from .http_path import HttpPath, Transport
+from .nbc_comm_path import NO_EXTENSION, NbcCommPath
 from .nbc_path import NbcPath
 from .raw_ws import RawPath
 
@@ -68,7 +74,9 @@ class Sizes:
     burst: dict[str, int] = field(
         default_factory=lambda: {
             "A": 200_000,
+            "A-comm": 200_000,
             "B": 20_000,
+            "B-batched": 200_000,
             "B0": 20_000,
             "C": 100_000,
             "A-stream": 200_000,
@@ -95,7 +103,9 @@ FULL = Sizes()
 QUICK = Sizes(
     burst={
         "A": 2_000,
+        "A-comm": 2_000,
         "B": 500,
+        "B-batched": 2_000,
         "B0": 500,
         "C": 2_000,
         "A-stream": 2_000,
@@ -118,7 +128,9 @@ QUICK = Sizes(
 #: Path keys in table order, with their labels.
 PATHS = {
     "A": "A nbchannel",
+    "A-comm": "A-comm via comm",
     "B": "B comm",
+    "B-batched": "B-batched ×100",
     "B0": "B0 comm, no limit",
     "C": "C raw WS",
     "A-stream": HTTP_LABELS["stream"],
@@ -127,11 +139,16 @@ PATHS = {
 }
 _TRANSPORTS: dict[str, Transport] = {"A-stream": "stream", "A-sse": "sse", "A-poll": "poll"}
 HTTP_PATHS = list(_TRANSPORTS)
+#: Batch size of path B-batched (messages per comm message).
+BATCH = 100
 #: Ratio columns: (name, numerator path, denominator path).
 RATIOS = [
     ("A/B", "A", "B"),
     ("A/B0", "A", "B0"),
     ("A/C", "A", "C"),
+    ("A-comm/A", "A-comm", "A"),
+    ("A-comm/B-batched", "A-comm", "B-batched"),
+    ("B-batched/B", "B-batched", "B"),
     ("A-stream/A", "A-stream", "A"),
     ("A-sse/A", "A-sse", "A"),
     ("A-poll/A", "A-poll", "A"),
@@ -172,7 +189,7 @@ MEASUREMENTS: list[Measurement] = [
     Measurement(
         "throughput",
         _BURST,
-        ["A", "B", "B0", "C", *HTTP_PATHS],
+        ["A", "A-comm", "B", "B-batched", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.burst(s.burst[p.key]),
         [
             Row("throughput", "1 small msgs delivered", "rate", "msg/s", "higher", (">=", 150_000)),
@@ -182,7 +199,7 @@ MEASUREMENTS: list[Measurement] = [
     Measurement(
         "latency",
         _PACED,
-        ["A", "B", "B0", "C", *HTTP_PATHS],
+        ["A", "A-comm", "B", "B-batched", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.paced(s.paced_n, s.paced_rate),
         [
             Row("latency", "2 one-way latency p50", "p50_ms", "ms", "lower", ("<=", 0.5)),
@@ -192,21 +209,21 @@ MEASUREMENTS: list[Measurement] = [
     Measurement(
         "events",
         "events while the cell sleeps",
-        ["A", "B", *HTTP_PATHS],
+        ["A", "A-comm", "B", *HTTP_PATHS],
         lambda p, s: p.events("sleeping", s.events_n, s.events_gap, s.events_lead),
         [Row("events", "3 event→handler, sleeping", "median_ms", "ms", "lower", ("<=", 1.0))],
     ),
     Measurement(
         "events",
         "events while the cell spins",
-        ["A", "B", *HTTP_PATHS],
+        ["A", "A-comm", "B", *HTTP_PATHS],
         lambda p, s: p.events("spinning", s.events_n, s.events_gap, s.events_lead),
         [Row("events", "  event→handler, spinning", "median_ms", "ms", "lower", ("<=", 10.0))],
     ),
     Measurement(
         "arrays",
         "1 MiB float64 arrays",
-        ["A", "B", "B0", "C", *HTTP_PATHS],
+        ["A", "A-comm", "B", "B0", "C", *HTTP_PATHS],
         lambda p, s: p.arrays(s.arrays_n, s.array_bytes),
         [
             Row("arrays", "4 1 MiB arrays", "mib_per_s", "MiB/s", "higher", (">=", 1_200)),
@@ -251,8 +268,12 @@ class Goal:
     over: str | None = None
 
 
-#: Goals of the HTTP fallbacks (judged in full runs, shown under the table).
+#: Goals of the comm transport and the HTTP fallbacks (judged in full runs, shown under the
+#: table).
 GOALS = [
+    Goal("A-comm small msgs/s ≥ 50,000", _BURST, "rate", "A-comm", ">=", 50_000),
+    Goal("A-comm small msgs lost = 0", _BURST, "lost", "A-comm", "==", 0),
+    Goal("A-comm one-way latency p50 ≤ 20 ms", _PACED, "p50_ms", "A-comm", "<=", 20),
     Goal("A-stream small msgs/s ≥ 0.5 × A's", _BURST, "rate", "A-stream", ">=", 0.5, over="A"),
     Goal("A-poll small msgs/s ≥ 20,000", _BURST, "rate", "A-poll", ">=", 20_000),
     Goal("A-poll small msgs lost = 0", _BURST, "lost", "A-poll", "==", 0),
@@ -316,14 +337,15 @@ class _Paths:
         jobs: list[Awaitable[Any]] = []
         if keys & {*HTTP_PATHS}:
             keys = keys | {"A"}  # their kernel is path A's
-        if keys & {"A", "B"} and "_shared" not in self.paths:
+        if keys & {"A", "B", "B-batched"} and "_shared" not in self.paths:
             jobs.append(self._start_shared())
-        if "B0" in keys and "B0" not in self.paths:
-            jobs.append(self.get("B0"))
+        for key in ("A-comm", "B0"):  # each on a server of its own
+            if key in keys and key not in self.paths:
+                jobs.append(self.get(key))
         if "C" in keys and "C" not in self.paths:
             jobs.append(self.get("C"))
         await asyncio.gather(*jobs)
-        await asyncio.gather(*(self.get(k) for k in keys & {"A", "B"}))
+        await asyncio.gather(*(self.get(k) for k in keys & {"A", "B", "B-batched"}))
         for k in keys & {*HTTP_PATHS}:
             await self.get(k)
 
@@ -332,13 +354,19 @@ class _Paths:
 
     async def get(self, key: str) -> Any:
         if key not in self.paths:
-            if key in ("A", "B"):
+            if key in ("A", "B", "B-batched"):
                 shared = self.paths.get("_shared") or await self.server()
                 self.paths["_shared"] = shared
                 if key == "A":
                     self.paths[key] = await NbcPath.start(shared)
                 else:
-                    self.paths[key] = await CommPath.start(shared, key="B", label=PATHS["B"])
+                    batch = BATCH if key == "B-batched" else 1
+                    self.paths[key] = await CommPath.start(
+                        shared, key=key, label=PATHS[key], batch=batch
+                    )
+            elif key == "A-comm":
+                server = await self.server(NO_EXTENSION)
+                self.paths[key] = await NbcCommPath.start(server)
             elif key == "B0":
                 server = await self.server(NO_LIMITS)
                 self.paths[key] = await CommPath.start(server, key="B0", label=PATHS["B0"])

@@ -1,4 +1,5 @@
-"""The benchmark suite runs: quick mode of metric 1 on path A, and the report's shape.
+"""The benchmark suite runs: quick mode of metric 1 on path A, of the HTTP fallbacks, of
+nbchannel over the widget's comm and a batching comm, and the report's shape.
 
 No timing is asserted (these machines are shared); only that the suite runs end to end on a
 real server and kernel, that nothing was lost or reordered, and what the JSON holds.
@@ -75,11 +76,65 @@ def test_quick_http_fallbacks_beside_the_websocket(tmp_path: Path, capsys) -> No
     assert "goal A-poll small msgs/s ≥ 20,000:" in table
 
 
+def test_quick_nbchannel_over_the_comm_beside_a_batching_comm(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "results.json"
+    argv = ["--quick", "--only", "1,2,3,4", "--paths", "a-comm,B-batched", "--json", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    runs = report["runs"]
+
+    for key in ("A-comm", "B-batched"):
+        for measurement in ("small messages, as fast as possible", "small messages at 500/s"):
+            (run,) = runs[measurement][key]
+            assert "error" not in run, run
+            assert run["received"] == run["expected"] > 0  # none lost, none reported as gaps
+            assert run["lost"] == run["reported_dropped"] == 0
+            assert run["out_of_order"] == 0 and run["duplicates"] == 0
+            assert run["p50_ms"] > 0
+    assert (
+        runs["small messages, as fast as possible"]["A-comm"][0]["expected"]
+        == (report["sizes"]["burst"]["A-comm"])
+    )
+    # events from the view reach the kernel's handlers (over a subshell: while the cell runs)
+    for kind in ("sleeps", "spins"):
+        (events,) = runs[f"events while the cell {kind}"]["A-comm"]
+        assert events["handled"] == events["events"] == report["sizes"]["events_n"]
+        assert events["subshell"] is True
+        assert 0 < events["median_ms"] < 1000 * report["sizes"]["events_lead"]
+    (arrays,) = runs["1 MiB float64 arrays"]["A-comm"]
+    assert arrays["received"] == report["sizes"]["arrays_n"]
+    assert arrays["mib_per_s"] > 0
+    assert "B-batched" not in runs["1 MiB float64 arrays"]  # not measured: 100 MiB messages
+
+    rows = {(r["measurement"], r["field"]): r for r in report["rows"]}
+    rate = rows["small messages, as fast as possible", "rate"]
+    assert set(rate["values"]) == {"A-comm", "B-batched"}
+    assert (
+        rate["ratios"]["A-comm/B-batched"]
+        == rate["values"]["A-comm"]["median"] / rate["values"]["B-batched"]["median"]
+    )
+    goals = {g["label"]: g for g in report["goals"]}
+    assert goals["A-comm small msgs lost = 0"]["value"] == 0
+    assert (
+        goals["A-comm one-way latency p50 ≤ 20 ms"]["value"]
+        == (rows["small messages at 500/s", "p50_ms"]["values"]["A-comm"]["median"])
+    )
+    assert all("met" not in g for g in goals.values())  # quick mode judges nothing
+
+    table = capsys.readouterr().out
+    header = table.splitlines()[0]
+    assert "A-comm via comm" in header and "B-batched ×100" in header
+    assert "A-comm/B-batched" in header and "A nbchannel" not in header
+    assert "goal A-comm small msgs/s ≥ 50,000:" in table
+    assert "A-comm = nbchannel on a Jupyter server without its extension" in table
+
+
 def test_metric_and_path_selection() -> None:
     assert parse_only("1,fanout,7") == ["throughput", "fanout", "browser"]
     assert parse_only(None)[0] == "throughput"
     assert parse_paths("c,a") == ["A", "C"]
     assert parse_paths("a-poll, A-Stream,a") == ["A", "A-stream", "A-poll"]
+    assert parse_paths("b-batched,A-COMM,b,a") == ["A", "A-comm", "B", "B-batched"]
     with pytest.raises(ValueError, match="unknown metric"):
         parse_only("9")
     with pytest.raises(ValueError, match="unknown path"):

@@ -3,86 +3,26 @@
 A Python client speaking Jupyter's kernel WebSocket protocol (``v1.kernel.websocket.
 jupyter.org``, as JupyterLab does) plays the front end: it opens nothing of nbchannel's
 own, only the kernel's socket; it talks to the widget's view over the widget's comm with
-custom messages carrying v1 frames, as ``js/src/transports/comm.js`` must.
+custom messages carrying v1 frames, as ``js/src/transports/comm.js`` must
+(``benchmarks.comm_view.CommView``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
-import orjson
 import pytest
 
-from benchmarks.kernel_ws import KernelSocket, pack_ws_v1
+from benchmarks.comm_view import CommView
+from benchmarks.kernel_ws import KernelSocket
 from nbchannel.core import protocol as P
-from nbchannel.core.codec import decode_frame, encode_frame
-from nbchannel.core.message import Message
 from nbchannel.testing import JupyterServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 RATE_EXCEEDED = "rate exceeded"
-
-
-class CommView:
-    """One view of a widget, over the kernel WebSocket: what comm.js does in a page."""
-
-    def __init__(self, sock: KernelSocket, comm_id: str, scope: str) -> None:
-        self.sock = sock
-        self.comm_id = comm_id
-        self.scope = scope
-        self.cid = uuid.uuid4().hex[:12]
-        self.messages: list[Message] = []
-        self.streams: list[str] = []
-        self.comm_messages = 0
-        self.subshell_id: str | None = None
-        sock.on_iopub = self._on_iopub
-
-    def _on_iopub(self, parts: list[Any], received_ns: int) -> bool:
-        header = orjson.loads(parts[0])
-        kind = header["msg_type"]
-        if kind == "stream":
-            self.streams.append(orjson.loads(parts[3])["text"])
-            return False
-        if kind != "comm_msg":
-            return False
-        content = orjson.loads(parts[3])
-        data = content.get("data", {})
-        custom = data.get("content") if data.get("method") == "custom" else None
-        if content.get("comm_id") != self.comm_id or not isinstance(custom, dict):
-            return False
-        if custom.get("nbc") == 1 and custom.get("to") == self.cid and len(parts) > 4:
-            self.comm_messages += 1
-            self.messages.extend(decode_frame(bytes(parts[4])))
-        return True
-
-    def send(self, *msgs: Message) -> None:
-        header = self.sock._header("comm_msg")
-        if self.subshell_id is not None:
-            header["subshell_id"] = self.subshell_id
-        content = {
-            "comm_id": self.comm_id,
-            "data": {"method": "custom", "content": {"nbc": 1, "cid": self.cid}},
-        }
-        parts = [orjson.dumps(header), b"{}", b"{}", orjson.dumps(content)]
-        parts.append(encode_frame(list(msgs)))
-        assert self.sock.ws is not None
-        self.sock.ws.send_binary(pack_ws_v1("shell", parts))
-
-    def sub(self, name: str) -> None:
-        self.send(Message(P.SUBSCRIBE, name, scope=self.scope))
-
-    def event(self, name: str, event: str, value: Any) -> None:
-        self.send(Message.create(P.EVENT, name, value, scope=self.scope, key=event))
-
-    def items(self, name: str) -> list[Any]:
-        return [m.value() for m in self.messages if m.channel == name and m.kind == P.APPEND]
-
-    def kinds(self, name: str) -> list[str]:
-        return [m.kind for m in self.messages if m.channel == name]
 
 
 async def until(predicate: Any, timeout: float, what: str) -> None:
@@ -204,24 +144,8 @@ def test_with_comms_over_a_subshell_a_click_reaches_a_running_loop(
             bare_jupyter, "from nbchannel.widgets import Button\nw = Button('Stop')"
         )
         try:
-            replies: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            assert sock.ws is not None
-            on_message = sock.ws.on_message
-
-            def control(data: Any) -> None:
-                if isinstance(data, (bytes, bytearray)):
-                    from benchmarks.kernel_ws import unpack_ws_v1
-
-                    channel, parts = unpack_ws_v1(data)
-                    if channel == "control" and not replies.done():
-                        replies.set_result(orjson.loads(parts[3]))
-                        return
-                on_message(data)
-
-            sock.ws.on_message = control
-            sock.send("control", "create_subshell_request", {})
-            reply = await asyncio.wait_for(replies, 30)
-            view.subshell_id = reply["subshell_id"]
+            view.subshell_id = await sock.create_subshell()
+            assert view.subshell_id is not None  # ipykernel >= 7 has subshells
             view.sub(name)  # over the subshell, as the front end sends comms
             await until(lambda: P.SUBSCRIBED in view.kinds(name), 30, "subscribed")
             loop_cell = sock.submit(
