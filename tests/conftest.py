@@ -119,8 +119,14 @@ def start_surviving_kernel(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests last: Playwright's sync API keeps an event loop running in the
-    main thread for the rest of the session, where ``asyncio.run()`` would then fail."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+    main thread for the rest of the session, where ``asyncio.run()`` would then fail.
+    (Tests elsewhere that drive the browser, through the ``browser`` fixture, too.)"""
+    items.sort(
+        key=lambda item: (
+            "tests/browser/" in item.nodeid.replace("\\", "/")
+            or "browser" in getattr(item, "fixturenames", ())
+        )
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
