@@ -1,6 +1,8 @@
 // Bundle the widget views and the channel client into nbchannel/static/widgets.js: one ES
 // module with its npm dependencies inside, loaded by anywidget, so the wheel needs no node.
-// The hub's status page (src/status.js) is bundled alongside into nbchannel/static/status.js.
+// The hub's status page (src/status.js) is bundled alongside into nbchannel/static/status.js,
+// and the widgets' small `_esm` (src/loader.js, which loads widgets.js once per page) into
+// nbchannel/static/loader.js.
 // Then the JupyterLab extension (labextension/: the mime renderer that draws views from the
 // hub) is built into nbchannel/labextension/, which the wheel installs as
 // share/jupyter/labextensions/nbchannel: esbuild bundles it with the views, and
@@ -36,6 +38,8 @@ const defaultOutput = values.outfile === resolve(here, "../nbchannel/static/widg
 const bundles = values.labextension ? [] : [{ entry: values.entry, outfile: values.outfile }];
 if (defaultOutput && !values.labextension) {
   bundles.push({ entry: resolve(here, "src/status.js"), outfile: resolve(here, "../nbchannel/static/status.js") });
+  // The widgets' `_esm`: a small loader of widgets.js (once per page, from the server or the kernel).
+  bundles.push({ entry: resolve(here, "src/loader.js"), outfile: resolve(here, "../nbchannel/static/loader.js") });
 }
 
 for (const { entry, outfile } of bundles) {

@@ -169,10 +169,10 @@ class ViewConnection:
     """One view (a widget's view in one page) served over its widget's comm."""
 
     __slots__ = (
+        "answer",
         "cid",
         "events_live",
         "heard",
-        "answer",
         "parent",
         "peer",
         "sent_bytes",

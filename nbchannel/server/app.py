@@ -37,7 +37,7 @@ from .handlers import ChannelsApiHandler, ChannelSocketHandler
 from .http import HttpConfig, HttpSessions, http_handlers
 from .listener import MAX_HELLO_BYTES, KernelListener
 from .metrics import DEFAULT_MAX_CHANNEL_LABELS, HubCollector
-from .status import StatusPageHandler, StatusScriptHandler
+from .status import StatusPageHandler, StatusScriptHandler, WidgetBundleHandler
 
 __all__ = ["NbChannel"]
 
@@ -222,6 +222,7 @@ class NbChannel(ExtensionApp):
                 (r"/nbchannel/api/channels", ChannelsApiHandler),
                 (r"/nbchannel/?", StatusPageHandler),
                 (r"/nbchannel/status.js", StatusScriptHandler),
+                (r"/nbchannel/widgets.js", WidgetBundleHandler),
                 *http_handlers(),
             ]
         )

@@ -16,16 +16,17 @@ from importlib import resources
 from pathlib import Path
 
 import orjson
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .. import bundle
 from .._version import __version__
 from ..core.hub import Hub
 from .handlers import AUTH_RESOURCE
 
-__all__ = ["STATUS_SCRIPT", "StatusPageHandler", "StatusScriptHandler"]
+__all__ = ["STATUS_SCRIPT", "StatusPageHandler", "StatusScriptHandler", "WidgetBundleHandler"]
 
 #: The page's script in the package (built by ``npm run build`` in ``js/``).
 STATUS_SCRIPT = Path(str(resources.files("nbchannel"))) / "static" / "status.js"
@@ -106,6 +107,32 @@ class StatusScriptHandler(JupyterHandler):
         self.set_header("Content-Type", "text/javascript; charset=utf-8")
         # The page asks for it with ?v=<mtime>, so a rebuilt bundle is fetched anew.
         self.set_header("Cache-Control", "private, max-age=86400")
+        self.finish(body)
+
+
+class WidgetBundleHandler(JupyterHandler):
+    """``GET {base_url}nbchannel/widgets.js?h=HASH``: the widget code, for the loader every
+    widget carries (``nbchannel.bundle``). Served once per page, cached by the browser; 404
+    when this server's bundle is not the one asked for (the kernel then sends its own).
+
+    Public, like the JupyterLab extensions' static files: it is the package's own code and
+    holds nothing of the user's. (A module import is a no-cors request without an XSRF
+    token, which a JupyterHub single-user server answers with a login redirect.)"""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Reply with the bundle whose hash the loader names."""
+        try:
+            body, digest = bundle.bundle_bytes(), bundle.bundle_hash()
+        except bundle.MissingBundle as exc:
+            raise web.HTTPError(404, reason=str(exc)) from None
+        wanted = self.get_query_argument("h", "")
+        if wanted != digest:
+            raise web.HTTPError(
+                404, reason="this server's nbchannel widget code is another version"
+            )
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        self.set_header("Cache-Control", "private, max-age=604800, immutable")
         self.finish(body)
 
 

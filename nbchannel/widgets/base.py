@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from importlib import resources
 from typing import Any, Literal, TypedDict
 
 import anywidget
 import traitlets
 
+from .. import bundle
 from ..kernel.channel import LiveChannel
 from . import _checks, snapshot
 
@@ -52,7 +52,6 @@ class ViewData(TypedDict):
     config: dict[str, Any]
 
 
-_BUNDLE = "widgets.js"
 _MISSING = """
 export default { render({ el }) {
   el.textContent = "nbchannel: the widget bundle is missing from this installation. " +
@@ -63,17 +62,12 @@ export default { render({ el }) {
 """
 
 
-def _bundle() -> str:
-    path = resources.files("nbchannel") / "static" / _BUNDLE
+def _loader() -> str:
+    """The widgets' ``_esm``: the small loader of the widget code (see nbchannel.bundle)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
-        warnings.warn(
-            "nbchannel: static/widgets.js is missing; widgets will show an error. Build it "
-            "with `npm --prefix js ci && npm --prefix js run build` (node needed) or install "
-            "a wheel.",
-            stacklevel=3,
-        )
+        return bundle.loader_source()
+    except bundle.MissingBundle as exc:
+        warnings.warn(f"nbchannel: {exc}; widgets will show an error.", stacklevel=3)
         return _MISSING
 
 
@@ -90,7 +84,7 @@ class LiveWidget(anywidget.AnyWidget):
     channel is opened.
     """
 
-    _esm = _bundle()
+    _esm = _loader()
     _kind = traitlets.Unicode("").tag(sync=True)
     _channel = traitlets.Unicode("").tag(sync=True)
     _scope = traitlets.Unicode("").tag(sync=True)
@@ -136,6 +130,7 @@ class LiveWidget(anywidget.AnyWidget):
             _uid=uuid.uuid4().hex,
             **kwargs,
         )
+        self.on_msg(_send_code)
         attach = getattr(self.channel.transport, "attach", None)
         if attach is not None:
             attach(self)  # views that cannot reach a hub are served over this comm
@@ -228,6 +223,24 @@ class LiveWidget(anywidget.AnyWidget):
     def _events_can_arrive(self, what: str, timeout: float | None) -> None:
         """Raise ``EventsNotLive`` at once where a running cell cannot get the event."""
         self.channel.check_events_can_arrive(f"{type(self).__name__}.{what}", timeout)
+
+
+def _send_code(widget: Any, content: Any, buffers: Any) -> None:
+    """A view's loader asks for the widget code (no server here has it): send it once over
+    this widget's comm, as a binary buffer."""
+    if not isinstance(content, dict) or content.get("nbc") != 1 or "code" not in content:
+        return
+    try:
+        code, digest = bundle.bundle_bytes(), bundle.bundle_hash()
+    except bundle.MissingBundle:
+        return
+    if content["code"] == digest:
+        from ..kernel.comm import send_custom, unpin_replies
+
+        # Straight onto IOPub: a plain widget.send would pin the comm's later messages
+        # (the view's clicks) to the shell this request came on, behind a running cell.
+        send_custom(widget, {"nbc": 1, "code": digest}, code, None)
+        unpin_replies(widget)
 
 
 def _transport_kind(transport: object) -> str:

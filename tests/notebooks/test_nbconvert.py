@@ -307,7 +307,7 @@ def test_a_notebook_of_20_widgets_grows_by_their_outputs_and_state(
         f"\n20 widgets: the notebook grew by {growth:,} B = snapshots {snapshots:,} B "
         f"+ live views in the outputs {live_outputs:,} B + saved widget state {saved_state:,} B "
         f"+ other {rest:,} B; per widget: output without snapshot {live_outputs // 20:,} B, "
-        f"snapshot {snapshots // 20:,} B, state {saved_state // 20:,} B (the _esm bundle "
+        f"snapshot {snapshots // 20:,} B, state {saved_state // 20:,} B (the _esm loader "
         f"{esm:,} B)"
     )
     print("one snapshot by kind (JSON bytes):", one)
@@ -318,3 +318,9 @@ def test_a_notebook_of_20_widgets_grows_by_their_outputs_and_state(
     assert growth == snapshots + live_outputs + saved_state + rest
     assert rest < 4_000, rest
     assert growth <= 20 * (live_outputs // 20 + 1 + max(one.values()) * 1.2) + saved_state + rest
+    # the widget code is not in the notebook: each widget's output and saved state (its
+    # models, the loader of the code included) stay within 4 KB besides its snapshot
+    assert esm < 2_000, esm
+    per_widget = (live_outputs + saved_state) / 20
+    assert per_widget <= 4_096, per_widget
+    assert growth <= 20 * (4_096 + max(one.values())) + rest

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from nbchannel import bundle
 from nbchannel.testing import JupyterServer
 
 
@@ -115,3 +116,18 @@ def test_authorizer_refusing_read_gets_403(tmp_path_factory: pytest.TempPathFact
             assert _get(server, path, restricted)[0] == 403, path
             assert _get(server, path, _auth(server))[0] == 200, path
         assert _get(server, "api/kernels", restricted)[0] == 200
+
+
+def test_widget_code_is_served_once_per_version(jupyter: JupyterServer) -> None:
+    """The loader every widget carries fetches the widget code here, without a login (it is
+    the package's code); a loader of another version gets 404 (its kernel then sends the
+    code itself)."""
+    path = f"nbchannel/widgets.js?h={bundle.bundle_hash()}"
+    # public, like JupyterLab's extension files: a module import carries no XSRF token
+    status, headers, js = _get(jupyter, path)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/javascript")
+    assert "immutable" in headers["Cache-Control"]
+    assert js.encode() == bundle.bundle_bytes()
+    status, _, body = _get(jupyter, "nbchannel/widgets.js?h=0123456789abcdef")
+    assert status == 404 and "another version" in body

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -194,28 +195,32 @@ def test_close_of_a_named_channel_the_widget_created_closes_it(transport: FakeTr
     assert [ch.name for ch in transport.unregistered] == ["by-name"]
 
 
-def test_missing_bundle_warns_and_shows_an_error_module(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr("nbchannel.widgets.base.resources.files", lambda package: tmp_path)
-    with pytest.warns(UserWarning, match="static/widgets.js is missing"):
-        esm = base._bundle()
+@pytest.fixture
+def package_static(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """``nbchannel/static`` replaced by an empty directory (the bundle's caches cleared)."""
+    from nbchannel import bundle
+
+    (tmp_path / "static").mkdir()
+    monkeypatch.setattr(bundle, "_static", lambda name: tmp_path / "static" / name)
+    for cached in (bundle.bundle_bytes, bundle.bundle_hash, bundle.loader_source):
+        cached.cache_clear()
+    yield tmp_path / "static"
+    for cached in (bundle.bundle_bytes, bundle.bundle_hash, bundle.loader_source):
+        cached.cache_clear()
+
+
+def test_missing_bundle_warns_and_shows_an_error_module(package_static: Path) -> None:
+    with pytest.warns(UserWarning, match=r"static/(loader|widgets)\.js is missing"):
+        esm = base._loader()
     assert esm == base._MISSING
     assert "export default" in esm
 
 
-def test_bundle_is_read_from_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "static").mkdir()
-    (tmp_path / "static" / "widgets.js").write_text("export default {};", encoding="utf-8")
-    seen: list[Any] = []
-
-    def files(package: str) -> Path:
-        seen.append(package)
-        return tmp_path
-
-    monkeypatch.setattr("nbchannel.widgets.base.resources.files", files)
-    assert base._bundle() == "export default {};"
-    assert seen == ["nbchannel"]
+def test_the_loader_is_read_from_the_package_with_the_bundle_hash(package_static: Path) -> None:
+    (package_static / "widgets.js").write_text("export default {};", encoding="utf-8")
+    (package_static / "loader.js").write_text('const H = "__NBCHANNEL_BUNDLE_HASH__";')
+    digest = hashlib.sha256(b"export default {};").hexdigest()[:16]
+    assert base._loader() == f'const H = "{digest}";'
 
 
 CHANNEL = "must be a LiveChannel, a channel name (str) or None"
