@@ -24,6 +24,7 @@ import traitlets
 
 from .. import bundle
 from ..kernel.channel import LiveChannel
+from ..kernel.transport import default_transport
 from . import _checks, snapshot
 
 __all__ = ["VIEW_MIMETYPE", "LiveWidget", "ViewData"]
@@ -118,6 +119,7 @@ class LiveWidget(anywidget.AnyWidget):
             self._owns_channel = False
         else:
             name = channel or f"{self.KIND}-{uuid.uuid4().hex[:12]}"
+            _serve_widgets()
             self.channel = LiveChannel(name, scope=scope, history=self.HISTORY)
             self._owns_channel = True
         address, name = self.channel.address
@@ -223,6 +225,14 @@ class LiveWidget(anywidget.AnyWidget):
     def _events_can_arrive(self, what: str, timeout: float | None) -> None:
         """Raise ``EventsNotLive`` at once where a running cell cannot get the event."""
         self.channel.check_events_can_arrive(f"{type(self).__name__}.{what}", timeout)
+
+
+def _serve_widgets() -> None:
+    """A widget is being made: where the kernel serves views itself, start doing so now,
+    so the widget's own channel does not warn that nothing reaches a browser."""
+    transport = default_transport()
+    if getattr(transport, "activate_on_attach", False):
+        transport.activate()  # type: ignore[attr-defined]
 
 
 def _send_code(widget: Any, content: Any, buffers: Any) -> None:

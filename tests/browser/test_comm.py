@@ -11,13 +11,15 @@ Screenshots under test-artifacts/screenshots/comm-*.png.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Route
 
 from nbchannel.testing import JupyterServer
-from nbchannel.testing.browser import Browser, write_notebook
+from nbchannel.testing.browser import LAB_ARGS, Browser, write_notebook
 from tests.browser.test_widgets import ALL_WIDGETS, _canvas_ink
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -230,4 +232,83 @@ def test_a_page_that_finds_no_hub_moves_to_the_comm(
         assert page.locator("[data-nbchannel-via='comm']").count() >= len(KINDS)
     finally:
         page.screenshot(path=str(artifacts / "comm-no-info.png"), full_page=True)
+        page.context.close()
+
+
+@pytest.fixture(scope="module")
+def no_subshell_jupyter() -> Iterator[JupyterServer]:
+    """JupyterLab without nbchannel's extension and with comms over subshells turned off:
+    how VS Code and Colab deliver widget messages (on the main shell, after the running
+    cell)."""
+    server = JupyterServer(
+        app="lab", extra_args=[*LAB_ARGS, "--ServerApp.jpserver_extensions=nbchannel=False"]
+    )
+    settings = server.home / "config/lab/user-settings/@jupyterlab/apputils-extension"
+    kernels = settings / "kernels-settings.jupyterlab-settings"
+    kernels.parent.mkdir(parents=True, exist_ok=True)
+    kernels.write_text('{"commsOverSubshells": "disabled"}')
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.cleanup()
+
+
+# The loop reads the button (warned once: stale mid-cell) and a handler counts clicks; after
+# the cell, wait() refuses at once instead of hanging where events cannot come mid-cell.
+RUN_LOOP_READING = (
+    "import warnings\n"
+    "seen = []\n"
+    "stop.on_click(lambda e: seen.append(e))\n"
+    "t0 = time.time()\n"
+    "with warnings.catch_warnings(record=True) as caught:\n"
+    "    warnings.simplefilter('always')\n"
+    "    while not stop.clicked and time.time() - t0 < 6:\n"
+    "        time.sleep(0.05)\n"
+    "print('clicked during the loop:', stop.clicked)\n"
+    "print('warned:', [str(w.message)[:60] for w in caught])"
+)
+AFTER = (
+    "from nbchannel.errors import EventsNotLive\n"
+    "print('clicks seen by the handler:', len(seen), 'clicked:', stop.clicked)\n"
+    "try:\n"
+    "    t0 = time.time(); stop.wait_click(timeout=30)\n"
+    "except EventsNotLive as exc:\n"
+    "    print(f'wait refused in {time.time() - t0:.2f} s')"
+)
+
+
+def test_where_comms_wait_for_the_cell_the_widgets_say_so_and_python_is_honest(
+    no_subshell_jupyter: JupyterServer, browser: Browser, artifacts: Path
+) -> None:
+    server = no_subshell_jupyter
+    name = "comm-after-cell.ipynb"
+    write_notebook(server.root_dir / name, [LOOP, RUN_LOOP_READING, AFTER])
+    nb = browser.open_notebook(server, name)
+    page = nb.page
+    try:
+        nb.run_cell(0)
+        page.locator(".nbc-button button").wait_for(state="visible", timeout=30_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.nbc-badge')].every("
+            "b => b.innerText.includes('events after the cell ends'))",
+            timeout=30_000,
+        )
+        nb.run_cell(1, wait=False)
+        page.wait_for_timeout(1_000)  # the loop is running
+        page.locator(".nbc-button button").click()
+        nb.wait_idle(timeout=60)
+        out = nb.outputs_text()
+        assert "clicked during the loop: False" in out, out
+        assert "warned: ['nbchannel: Button.clicked: in this front end, widget" in out, out
+        nb.run_cell(2)
+        out = nb.outputs_text()
+        # the click arrived once the cell ended: the handler ran, clicked is true now
+        assert "clicks seen by the handler: 1 clicked: True" in out, out
+        # refused within the short grace a just-shown view gets, not after its 30 s timeout
+        refused = re.search(r"wait refused in ([0-9.]+) s", out)
+        assert refused and float(refused[1]) < 2.0, out
+        page.screenshot(path=str(artifacts / "comm-after-cell.png"), full_page=True)
+    finally:
         page.context.close()
