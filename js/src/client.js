@@ -15,12 +15,13 @@
 // stream, SSE and long-polling of docs/http-transports.md) move frames; this client
 // chooses a transport, subscribes, resumes and hands each message to its channel's view.
 //
-// Choosing a transport: `GET nbchannel/api/info` once (404: the server has no nbchannel,
-// status "unavailable", no retries); then the WebSocket, which counts as up once a frame
-// comes back within `confirmTimeout` of subscribing; else the HTTP stream, up once its
-// first heartbeat arrives within twice the heartbeat interval; else long-polling. The
-// choice is remembered for the page session (sessionStorage), and while the page runs on
-// a fallback the WebSocket is probed again every `probeInterval` and taken when it works.
+// Choosing a transport: `GET nbchannel/api/info` once (404, or 403 after a redirect: the
+// server has no nbchannel, status "unavailable", no retries); then the WebSocket, which
+// counts as up once a frame comes back within `confirmTimeout` of subscribing; else the
+// HTTP stream, up once its first heartbeat arrives within twice the heartbeat interval;
+// else long-polling. The choice is remembered for the page session (sessionStorage), and
+// while the page runs on a fallback the WebSocket is probed again every `probeInterval`
+// and taken when it works.
 // `localStorage["nbchannel.transport"] = "poll"` (or "websocket", "stream", "sse") forces
 // one. Every (re)connect and every switch re-subscribes each channel with its epoch and
 // next offset, so the hub sends exactly what was missed; an append already seen is dropped.
@@ -302,8 +303,9 @@ export class ChannelClient {
 
   /**
    * No nbchannel server is reachable from this page: it has no Jupyter page config (VS
-   * Code, Colab), or the server answered api/info with 404 (no extension, standalone
-   * Voilà). Views that can be served over their widget's comm then use it.
+   * Code, Colab), or the server answered api/info with 404 (no extension), or with 403
+   * after a redirect (standalone Voilà). Views that can be served over their widget's comm
+   * then use it.
    */
   get hubAbsent() {
     return (!this.url && !this._target) || this._absent;
@@ -503,12 +505,15 @@ export class ChannelClient {
       return;
     }
     if (this._stopped) return;
-    if (resp.status === 404) {
+    // 404, or a redirect to a refusal: standalone Voilà sends paths it does not serve to its
+    // file handler (302 to voila/files/…), which answers 403. Neither is worth retrying.
+    if (resp.status === 404 || (resp.redirected && resp.status === 403)) {
+      const answered = `answered ${resp.status}${resp.status === 404 ? "" : " after a redirect"}`;
       this._absent = true;
       this._setStatus("unavailable", {
         reason: this.httpUrl
-          ? "this Jupyter server has no nbchannel extension (GET nbchannel/api/info answered 404); install nbchannel in the server's environment and restart it"
-          : `nothing serves nbchannel at ${url} (GET answered 404)`,
+          ? `this Jupyter server has no nbchannel extension (GET nbchannel/api/info ${answered}); install nbchannel in the server's environment and restart it`
+          : `nothing serves nbchannel at ${url} (GET ${answered})`,
       });
       this._infoKnown(null);
       return;
