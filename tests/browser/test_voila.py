@@ -51,6 +51,9 @@ DASHBOARD = [
 ]
 
 
+QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
+
+
 @dataclass
 class Voila:
     """A running ``voila NOTEBOOK``: its page's URL and its log."""
@@ -63,12 +66,18 @@ class Voila:
 
 
 @pytest.fixture
-def voila() -> Iterator[Voila]:
+def voila(request: pytest.FixtureRequest) -> Iterator[Voila]:
     """``python -m voila dashboard.ipynb`` on 127.0.0.1, with Jupyter state in a temporary
-    directory and no NBCHANNEL_* variables; stopped (by its process group) afterwards."""
+    directory and no NBCHANNEL_* variables; stopped (by its process group) afterwards.
+    Parametrized with ``"quickstart"`` it serves notebooks/01-quickstart.ipynb instead."""
     home = Path(tempfile.mkdtemp(prefix="nbc-voila-"))
     work = home / "work"
-    notebook = write_notebook(work / "dashboard.ipynb", DASHBOARD)
+    if getattr(request, "param", None) == "quickstart":
+        work.mkdir(parents=True)
+        notebook = work / QUICKSTART.name
+        shutil.copy(QUICKSTART, notebook)
+    else:
+        notebook = write_notebook(work / "dashboard.ipynb", DASHBOARD)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBCHANNEL_")}
     env.update(
@@ -191,4 +200,28 @@ def test_a_callback_dashboard_runs_in_standalone_voila(
         print(voila.log())
         raise
     finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("voila", ["quickstart"], indirect=True)
+def test_the_quickstart_renders_live_in_standalone_voila(
+    voila: Voila, browser: Browser, artifacts: Path
+) -> None:
+    """notebooks/01-quickstart.ipynb as a Voilà app: its plot and button render live over
+    the comm (Voilà runs every cell first, the 6 s loop and the 3 s wait included)."""
+    page = browser.new_page(height=1000)
+    try:
+        page.goto(voila.url, timeout=120_000)
+        page.locator(".nbc-plot").first.wait_for(state="visible", timeout=120_000)
+        page.wait_for_function(
+            "() => Number(document.querySelector('.nbc-plot').dataset.points) >= 100",
+            timeout=60_000,
+        )
+        assert page.locator(".nbc-button button").inner_text() == "Stop"
+        badges = [t.strip() for t in page.locator(".nbc-badge").all_inner_texts()]
+        assert badges and all(b.startswith("live · via the kernel") for b in badges), badges
+        assert page.locator(".nbc-failed").count() == 0
+        assert "Traceback" not in voila.log()
+    finally:
+        page.screenshot(path=str(artifacts / "voila-quickstart.png"), full_page=True)
         page.context.close()
