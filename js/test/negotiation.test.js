@@ -82,7 +82,7 @@ class MemoryStore {
 
 const INFO = { version: "0.1", transports: ["websocket", "stream", "sse", "poll"], heartbeat: 5 };
 
-function setup({ info = INFO, status = 200, session = {}, local = {}, ...options } = {}) {
+function setup({ info = INFO, status = 200, redirected = false, session = {}, local = {}, ...options } = {}) {
   const made = [];
   const transports = {};
   for (const kind of ["websocket", "stream", "sse", "poll"]) {
@@ -99,7 +99,7 @@ function setup({ info = INFO, status = 200, session = {}, local = {}, ...options
   const client = new ChannelClient({
     config: { baseUrl: "/base/" },
     location: { protocol: "http:", host: "h:1" },
-    fetch: async (url) => (asked.push(url), { status, json: async () => info }),
+    fetch: async (url) => (asked.push(url), { status, redirected, json: async () => info }),
     transports,
     timers,
     random: () => 1,
@@ -143,6 +143,25 @@ describe("negotiation", () => {
     assert.equal(s.timers.pending.length, 0);
     assert.equal(sub.send("click"), false);
     assert.equal(errs[0].code, "unavailable");
+  });
+
+  test("api/info refused after a redirect (standalone Voilà's file handler): unavailable, no retry", async () => {
+    const s = setup({ status: 403, redirected: true });
+    s.client.subscribe("k1", "log", {});
+    await tick();
+    assert.equal(s.asked.length, 1);
+    assert.equal(s.client.status, "unavailable");
+    assert.equal(s.client.hubAbsent, true);
+    assert.match(s.client.statusDetail.reason, /403 after a redirect/);
+    assert.equal(s.timers.pending.length, 0);
+  });
+
+  test("a plain 403 on api/info (a refusal, no redirect) is retried", async () => {
+    const s = setup({ status: 403 });
+    s.client.connect();
+    await tick();
+    assert.equal(s.client.status, "reconnecting");
+    assert.equal(s.client.hubAbsent, false);
   });
 
   test("api/info unreachable: reconnecting with backoff, asked again", async () => {
