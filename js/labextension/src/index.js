@@ -19,11 +19,18 @@
 // The views themselves are the anywidget entry point's (../../src/index.js): the renderer
 // hands it an object with the part of anywidget's model it reads (`get` of `_kind`,
 // `_channel`, `_scope`, `_config`, `_transport`; `on`/`off`), built from the mime data.
+//
+// A view whose channel no kernel has open (a notebook reopened after its kernel stopped, or
+// after the server restarted) has nothing to show: the renderer shows the output's saved
+// snapshot instead (./snapshot.js), under a badge saying so, and the live view as soon as
+// the channel has content again.
 
 import { Widget } from "@lumino/widgets";
 
+import { leaseClient } from "../../src/choose.js";
 import { getClient } from "../../src/client.js";
 import entry from "../../src/index.js";
+import { SNAPSHOT_HELP, SNAPSHOT_TEXT, ViewWatch, snapshotOf } from "./snapshot.js";
 
 /** The mimetype this renderer draws (nbchannel/widgets/base.py writes it). */
 export const MIME_TYPE = "application/vnd.nbchannel.view+json";
@@ -87,17 +94,71 @@ function note(el, kind, status, text) {
   return () => box.remove();
 }
 
+/**
+ * The snapshot pane: a badge in words and the snapshot (an <img> of a data: URL, or HTML
+ * through JupyterLab's sanitizer).
+ * @param {import("./snapshot.js").Snapshot} snapshot
+ * @param {"waiting" | "closed"} state
+ * @param {string} kind
+ * @param {{sanitize: (dirty: string) => string} | null} sanitizer
+ * @returns {HTMLElement}
+ */
+function snapshotPane(snapshot, state, kind, sanitizer) {
+  const pane = document.createElement("div");
+  pane.className = "nbc-snapshot-view";
+  pane.dataset.kind = kind;
+  pane.dataset.status = state;
+  pane.dataset.snapshot = snapshot.type;
+  const badge = document.createElement("div");
+  badge.className = "nbc-snapshot-badge";
+  badge.textContent = SNAPSHOT_TEXT[state];
+  badge.title = SNAPSHOT_HELP;
+  badge.style.cssText =
+    "display: inline-block; margin: 0 0 4px; padding: 1px 8px; border-radius: 9px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color1, #333); background: var(--jp-layout-color2, #eee); border: 1px solid var(--jp-border-color2, #ddd);";
+  const body = document.createElement("div");
+  body.className = "nbc-snapshot-body";
+  if (snapshot.type === "image") {
+    const img = document.createElement("img");
+    img.src = snapshot.src;
+    img.alt = `last saved ${kind || "widget"} content`;
+    img.style.maxWidth = "100%";
+    body.append(img);
+  } else if (sanitizer) {
+    body.innerHTML = sanitizer.sanitize(snapshot.html);
+  } else {
+    // no sanitizer given: the markup as text, never parsed
+    const pre = document.createElement("pre");
+    pre.style.cssText = "margin: 0; white-space: pre-wrap;";
+    pre.textContent = snapshot.html;
+    body.append(pre);
+  }
+  pane.append(badge, body);
+  return pane;
+}
+
 /** One output's view: a Lumino widget whose node hosts the nbchannel view. */
 export class NbChannelRenderer extends Widget {
-  /** @param {{mimeType: string}} options */
+  /** @param {{mimeType: string, sanitizer?: {sanitize: (dirty: string) => string}}} options */
   constructor(options) {
     super();
     this.mimeType = options.mimeType;
+    /** JupyterLab's HTML sanitizer (IRenderMime.IRendererOptions.sanitizer). */
+    this.sanitizer = options.sanitizer ?? null;
     this.addClass("nbc-mime-view");
     /** @type {string | null} */
     this._key = null;
     /** @type {(() => void) | null} */
     this._unmount = null;
+    /** The live view's host (hidden while the snapshot is shown). @type {HTMLElement | null} */
+    this._live = null;
+    /** @type {ViewWatch | null} */
+    this._watch = null;
+    /** The output's snapshot. @type {import("./snapshot.js").Snapshot | null} */
+    this._snapshot = null;
+    /** @type {HTMLElement | null} */
+    this._pane = null;
+    /** What the pane shows (to redraw it only when that changes). @type {string} */
+    this._paneKey = "";
   }
 
   /**
@@ -107,8 +168,13 @@ export class NbChannelRenderer extends Widget {
    */
   renderModel(model) {
     const data = /** @type {ViewData} */ (model.data[this.mimeType] ?? {});
+    // The snapshot changes with every cell end (update_display); the view does not.
+    this._snapshot = snapshotOf(model.data);
     const key = JSON.stringify([data, model.trusted]);
-    if (key === this._key) return Promise.resolve();
+    if (key === this._key) {
+      this._showFallback();
+      return Promise.resolve();
+    }
     this._key = key;
     this._clear();
     const kind = String(data.kind ?? "");
@@ -129,14 +195,71 @@ export class NbChannelRenderer extends Widget {
         "This custom view runs code saved in the notebook, so it is shown only once the notebook is trusted or the cell is run again.",
       );
     } else {
-      this._unmount = entry.render({ model: modelFromData(data), el: this.node });
+      const viewModel = modelFromData(data);
+      const live = document.createElement("div");
+      live.className = "nbc-live-view";
+      this.node.append(live);
+      this._live = live;
+      this._unmount = entry.render({ model: viewModel, el: live });
+      this._watchChannel(viewModel);
     }
     return Promise.resolve();
+  }
+
+  /**
+   * Follow the view's channel beside the view, to show the snapshot while it has nothing.
+   * @param {ReturnType<typeof modelFromData>} viewModel
+   */
+  _watchChannel(viewModel) {
+    const channel = String(viewModel.get("_channel") ?? "");
+    const scope = String(viewModel.get("_scope") ?? "");
+    if (!channel || !scope) return; // the view says what is wrong
+    try {
+      const lease = leaseClient(/** @type {any} */ (viewModel));
+      this._watch = new ViewWatch(lease.client, scope, channel, () => this._showFallback());
+      const watch = this._watch;
+      const unmount = this._unmount;
+      this._unmount = () => {
+        watch.close();
+        lease.release();
+        unmount?.();
+      };
+    } catch (err) {
+      console.error("nbchannel: cannot follow the view's channel; the snapshot will not be shown", err);
+    }
+  }
+
+  /** Show the snapshot or the live view, whichever the channel's state asks for. */
+  _showFallback() {
+    const watch = this._watch;
+    const live = this._live;
+    if (!watch || !live) return;
+    const state = watch.state;
+    const snapshot = watch.fallback ? this._snapshot : null;
+    const paneKey = snapshot ? JSON.stringify([state, snapshot]) : "";
+    live.hidden = snapshot !== null;
+    if (snapshot) this.node.dataset.snapshot = state;
+    else delete this.node.dataset.snapshot;
+    if (paneKey === this._paneKey) return;
+    this._paneKey = paneKey;
+    this._pane?.remove();
+    this._pane = null;
+    if (snapshot && (state === "waiting" || state === "closed")) {
+      this._pane = snapshotPane(snapshot, state, String(this.node.dataset.kind ?? ""), this.sanitizer);
+      this.node.append(this._pane);
+    }
   }
 
   _clear() {
     const unmount = this._unmount;
     this._unmount = null;
+    this._watch = null;
+    this._live?.remove();
+    this._live = null;
+    this._pane?.remove();
+    this._pane = null;
+    this._paneKey = "";
+    delete this.node.dataset.snapshot;
     try {
       unmount?.();
     } catch (err) {
@@ -164,12 +287,15 @@ export function connectEarly() {
 
 connectEarly();
 
-/** The renderer factory: safe (the data only names a channel; nothing in it is HTML). */
+/**
+ * The renderer factory: safe (the view data only names a channel, and the snapshot shown
+ * while no kernel serves it is an <img> of a data: URL or HTML through the sanitizer).
+ */
 export const rendererFactory = {
   safe: true,
   mimeTypes: [MIME_TYPE],
   defaultRank: RANK,
-  /** @param {{mimeType: string}} options */
+  /** @param {{mimeType: string, sanitizer?: {sanitize: (dirty: string) => string}}} options */
   createRenderer: (options) => new NbChannelRenderer(options),
 };
 
