@@ -216,7 +216,18 @@ def test_exported_html_shows_each_plot_image_and_log_text(executed: list[Path]) 
         assert views == len(outs)
         assert svg_images(page) == []
 
-        # With the preprocessor, every widget output exports as its snapshot.
+        # As JupyterLab and Notebook 7 save a notebook (their "save widget state" setting
+        # is off by default: no widget state), plain `jupyter nbconvert --to html` shows
+        # every widget output as its snapshot.
+        lab_saved = path.with_name(f"{path.stem}-as-lab-saves.ipynb")
+        without_state = nbformat.read(path, as_version=4)
+        del without_state.metadata["widgets"]
+        nbformat.write(without_state, lab_saved)
+        page = to_html(lab_saved)
+        assert '<script type="application/vnd.jupyter.widget-view+json">' not in page
+        assert svg_images(page) == plots
+
+        # Saved with the state (nbclient's default), the preprocessor does the same.
         page = to_html(path, PREPROCESSOR)
         assert '<script type="application/vnd.jupyter.widget-view+json">' not in page
         assert "html-manager" not in page  # no widget manager is loaded for nothing
