@@ -44,7 +44,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
     runs = v.get("runs", [])
     if len(runs) > 1 and med and (v["max"] - v["min"]) / abs(med) > NOISY:
         text += "~"
-    return text
+    return text + v.get("flag", "")
 
 
 def _ratio(r: float | None) -> str:
@@ -129,6 +129,19 @@ def format_table(report: dict[str, Any]) -> str:
             "stream, text/event-stream, long-polling); the viewer's sub, events and acks go as "
             "POST nbchannel/send, one in flight."
         )
+    if any(row["metric"] == "reload" for row in report["rows"]):
+        from .reload import GRACE, notes
+
+        about.append(
+            "8 = the page reloaded while a cell streams 100 updates/s to the widget, timed from "
+            "the reload's navigation start: A = until a LivePlot drew at least the points "
+            "streamed before the reload; B = until an ipywidgets IntProgress's view replaced "
+            '"Loading widget..." (waited for until the cell ended, and up to '
+            f"{GRACE:g} s more); outputs restored = until JupyterLab put the saved outputs "
+            "back in the page. † = shown only once the cell had ended (the value is when it "
+            "did show)."
+        )
+        legend.extend(notes(report.get("reload") or {}))
     legend[4:4] = about
     for goal in report.get("goals", []):
         value = goal["value"]

@@ -25,7 +25,9 @@ Metrics (``--only`` takes their names or numbers):
 4. ``arrays`` 1 MiB float64 arrays: MiB/s;
 5. ``fanout`` one stream to 100 clients at 1,000 messages/s: delivered/s, lost, p99;
 6. ``slow`` one stalled client beside a fast one, 10 MB/s for 60 s: server memory growth;
-7. ``browser`` LivePlot frames per second in headless Chromium (``benchmarks.browser_fps``).
+7. ``browser`` LivePlot frames per second in headless Chromium (``benchmarks.browser_fps``);
+8. ``reload`` a page reloaded while a cell streams: navigation start → the view shows again,
+   a ``LivePlot`` (A) vs an ipywidgets widget (B) (``benchmarks.reload``).
 """
 
 from __future__ import annotations
@@ -280,7 +282,7 @@ GOALS = [
     Goal("A-poll one-way latency p50 ≤ 50 ms", _PACED, "p50_ms", "A-poll", "<=", 50),
 ]
 
-METRICS = ["throughput", "latency", "events", "arrays", "fanout", "slow", "browser"]
+METRICS = ["throughput", "latency", "events", "arrays", "fanout", "slow", "browser", "reload"]
 
 
 def parse_only(spec: str | None) -> list[str]:
@@ -297,7 +299,9 @@ def parse_only(spec: str | None) -> list[str]:
         elif item in METRICS:
             chosen.add(item)
         else:
-            raise ValueError(f"unknown metric {item!r}; choose from 1-7 or {', '.join(METRICS)}")
+            raise ValueError(
+                f"unknown metric {item!r}; choose from 1-{len(METRICS)} or {', '.join(METRICS)}"
+            )
     return [m for m in METRICS if m in chosen]
 
 
@@ -483,10 +487,27 @@ async def run_suite(
             _log("  browser: LivePlot frames per second (headless Chromium)")
             browser = await asyncio.to_thread(browser_fps.run, quick=quick, reps=reps)
             _log(f"  browser: {browser.get('skipped') or browser.get('error') or browser}")
+        reload: dict[str, Any] | None = None
+        reload_keys = tuple(k for k in ("A", "B") if k in wanted)
+        if "reload" in metrics and reload_keys:
+            from . import reload as reload_bench
+
+            _log("  reload: a page reloaded while a cell streams (headless Chromium)")
+            reload = await asyncio.to_thread(
+                reload_bench.run, quick=quick, reps=reps, keys=reload_keys
+            )
+            _log(f"  reload: {reload.get('skipped') or reload.get('error') or reload['summary']}")
     finally:
         await paths.close()
     return build_report(
-        runs, sizes, reps, quick=quick, browser=browser, started=started, load_before=load_before
+        runs,
+        sizes,
+        reps,
+        quick=quick,
+        browser=browser,
+        reload=reload,
+        started=started,
+        load_before=load_before,
     )
 
 
@@ -499,6 +520,7 @@ def build_report(
     browser: dict[str, Any] | None,
     started: float,
     load_before: tuple[float, float, float],
+    reload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Medians, ratios and targets of every row, plus the raw runs, as one JSON-able dict."""
     rows_out = []
@@ -567,6 +589,8 @@ def build_report(
         if not quick and _is_num(a):
             fps_row["target"]["met"] = _meets(a, ">=", 55)
         rows_out.append(fps_row)
+    if reload is not None:
+        rows_out.extend(reload_rows(reload, quick))
     return {
         "benchmark": "nbchannel vs the ipywidgets comm path vs a raw WebSocket",
         "goals": judge_goals(rows_out, quick=quick),
@@ -577,6 +601,7 @@ def build_report(
         "rows": rows_out,
         "runs": runs,
         "browser": browser,
+        "reload": reload,
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -588,6 +613,56 @@ def build_report(
         "started": started,
         "seconds": time.time() - started,
     }
+
+
+#: Metric 8's rows: (field, table label, label).
+RELOAD_ROWS = [
+    ("shown_s", "8 reload mid-run: view shown", "navigation start → the view shows its history"),
+    ("outputs_s", "  outputs restored (JupyterLab)", "navigation start → outputs in the page"),
+    ("after_outputs_s", "  view shown − outputs", "outputs in the page → the view shows"),
+]
+
+
+def reload_rows(reload: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
+    """Metric 8's rows from :func:`benchmarks.reload.run`'s result; a view that showed only
+    once the cell had ended is flagged ``†`` (its value is when it did show)."""
+    from . import reload as reload_bench
+
+    size = reload_bench.QUICK if quick else reload_bench.FULL
+    why = _why(reload) if "summary" not in reload else "no data"
+    rows = []
+    for field_name, table_label, label in RELOAD_ROWS:
+        values: dict[str, Any] = {}
+        for key, summary in reload.get("summary", {"A": {}, "B": {}}).items():
+            got = summary.get(field_name)
+            if got is None:
+                errors = [r["error"] for r in reload.get("runs", {}).get(key, []) if "error" in r]
+                values[key] = {"median": None, "error": errors[0] if errors else why}
+                continue
+            values[key] = dict(got)
+            if field_name == "shown_s" and summary.get("after_cell_end"):
+                values[key]["flag"] = "†"
+        ratios = {}
+        for name, num, den in RATIOS:
+            a = values.get(num, {}).get("median")
+            b = values.get(den, {}).get("median")
+            if _is_num(a) and _is_num(b) and b:
+                ratios[name] = a / b
+        rows.append(
+            {
+                "metric": "reload",
+                "measurement": "page reloaded while a cell streams",
+                "label": f"{label}, reloaded {size['before']:g} s into a "
+                f"{size['stream']:g} s stream",
+                "table_label": table_label,
+                "field": field_name,
+                "unit": "s",
+                "better": "lower",
+                "values": values,
+                "ratios": ratios,
+            }
+        )
+    return rows
 
 
 def judge_goals(rows: list[dict[str, Any]], *, quick: bool) -> list[dict[str, Any]]:

@@ -15,7 +15,9 @@ dragged with the real mouse.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +28,16 @@ from playwright.sync_api import Page, Playwright, sync_playwright
 from .chromium import find_chromium
 from .server import JupyterServer
 
-__all__ = ["LAB_ARGS", "Browser", "NotebookPage", "find_chromium", "write_notebook"]
+__all__ = [
+    "LAB_ARGS",
+    "Browser",
+    "NotebookPage",
+    "find_chromium",
+    "marks_seen",
+    "timing_script",
+    "wait_marks",
+    "write_notebook",
+]
 
 #: Server arguments the browser tests need: commands reachable from the page, no network.
 LAB_ARGS = [
@@ -67,6 +78,63 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def timing_script(marks: Mapping[str, str]) -> str:
+    """JavaScript for ``page.add_init_script``: when each mark first held, in page time.
+
+    ``marks`` maps a name to a JavaScript expression. Installed before any page script, the
+    script checks every expression every 10 ms until each has held once and records, in
+    ``window.__nbcFirst``, ``performance.now()`` (ms since the navigation started) of the
+    first check at which it held. Read them with :func:`marks_seen` or :func:`wait_marks`::
+
+        page.add_init_script(timing_script({
+            "output": "document.querySelector('.nbc-mime-view')",
+            "plot": "Number(document.querySelector('.nbc-plot')?.dataset.drawn) > 0",
+        }))
+        page.reload(wait_until="load")
+        times = wait_marks(page, ["plot"])  # seconds since navigation start, and "load"
+
+    A page keeps its init scripts across reloads: use a new page for other marks.
+    """
+    if not marks or "load" in marks:
+        raise ValueError("give at least one mark, none named 'load' (the load event's time)")
+    checks = "\n".join(
+        f"    if (first[{json.dumps(name)}] === undefined && ({expr})) "
+        f"first[{json.dumps(name)}] = t;"
+        for name, expr in marks.items()
+    )
+    return f"""
+(() => {{
+  const first = (window.__nbcFirst = {{}});
+  const check = () => {{
+    const t = performance.now();
+{checks}
+    if (Object.keys(first).length < {len(marks)}) setTimeout(check, 10);
+  }};
+  check();
+}})();
+"""
+
+
+def marks_seen(page: Page) -> dict[str, float]:
+    """The marks of :func:`timing_script` that held so far, in seconds since the page's
+    navigation started, and ``load``: when its load event ended (once it has)."""
+    times: dict[str, float] = page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType('navigation')[0];
+          const load = nav && nav.loadEventEnd ? {load: nav.loadEventEnd} : {};
+          return {...(window.__nbcFirst || {}), ...load};
+        }"""
+    )
+    return {name: ms / 1000 for name, ms in times.items()}
+
+
+def wait_marks(page: Page, names: Iterable[str], timeout: float = 30.0) -> dict[str, float]:
+    """Wait until the marks ``names`` of :func:`timing_script` have held; :func:`marks_seen`."""
+    held = " && ".join(f"__nbcFirst[{json.dumps(n)}] !== undefined" for n in names)
+    page.wait_for_function(f"() => !!window.__nbcFirst && {held or 'true'}", timeout=timeout * 1000)
+    return marks_seen(page)
 
 
 class Browser:
@@ -217,6 +285,15 @@ class NotebookPage:
         )
         if wait:
             self.wait_idle(timeout)
+
+    def save(self, timeout: float = 20.0) -> None:
+        """Save the notebook (File → Save) and wait until the file holds what the page shows:
+        a page loaded later, or reloaded, draws the outputs saved here."""
+        self._eval("() => { void window.jupyterapp.commands.execute('docmanager:save'); }")
+        self.page.wait_for_function(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+            timeout=timeout * 1000,
+        )
 
     def busy(self) -> bool:
         """Whether the kernel is executing."""

@@ -1,5 +1,6 @@
 """The benchmark suite runs: quick mode of metric 1 on path A, of the HTTP fallbacks, of
-nbchannel over the widget's comm and a batching comm, and the report's shape.
+nbchannel over the widget's comm and a batching comm, of a page reloaded mid-run in
+Chromium, and the report's shape.
 
 No timing is asserted (these machines are shared); only that the suite runs end to end on a
 real server and kernel, that nothing was lost or reordered, and what the JSON holds.
@@ -129,8 +130,50 @@ def test_quick_nbchannel_over_the_comm_beside_a_batching_comm(tmp_path: Path, ca
     assert "A-comm = nbchannel on a Jupyter server without its extension" in table
 
 
+def test_quick_reload_mid_run_nbchannel_beside_ipywidgets(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--only", "reload", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    reload = report["reload"]
+    assert "error" not in reload and "skipped" not in reload, reload
+    assert reload["page_errors"] == []
+
+    (a,) = reload["runs"]["A"]
+    (b,) = reload["runs"]["B"]
+    for run in (a, b):
+        assert "error" not in run, run
+        assert run["reload_after_s"] >= reload["before_s"]  # the stream ran before the reload
+        assert run["remaining_s"] > 0  # and was still running at it
+        assert run["load_s"] > 0 and 0 < run["outputs_s"] <= run["shown_s"]
+    # the plot showed what was streamed before the reload while the cell still ran
+    assert a["history"] > 0 and a["points"] >= a["history"]
+    assert a["after_cell_end"] is False and a["cell_ended_s"] is None
+    assert a["shown_s"] < a["remaining_s"]
+
+    rows = {r["field"]: r for r in report["rows"] if r["metric"] == "reload"}
+    assert set(rows) == {"shown_s", "outputs_s", "after_outputs_s"}
+    shown = rows["shown_s"]
+    assert shown["values"]["A"]["median"] == a["shown_s"]
+    assert shown["values"]["B"]["median"] == b["shown_s"]
+    assert shown["ratios"]["A/B"] == a["shown_s"] / b["shown_s"]
+    assert rows["outputs_s"]["values"]["B"]["median"] == b["outputs_s"]
+    # a widget that showed only once the cell had ended is flagged as such
+    assert ("flag" in shown["values"]["B"]) == b["after_cell_end"]
+
+    table = capsys.readouterr().out
+    header = table.splitlines()[0]
+    assert "A nbchannel" in header and "B comm" in header and "A/B" in header
+    line = next(ln for ln in table.splitlines() if ln.startswith("8 reload mid-run: view shown"))
+    assert line.split()[-1] == f"{shown['ratios']['A/B']:.3g}"
+    assert "  outputs restored (JupyterLab)" in table
+    assert "8 reload [A] run 1:" in table and "8 reload [B] run 1:" in table
+    if b["after_cell_end"]:
+        assert "the widget showed at" in table and "not before the cell ended at" in table
+
+
 def test_metric_and_path_selection() -> None:
     assert parse_only("1,fanout,7") == ["throughput", "fanout", "browser"]
+    assert parse_only("reload") == parse_only("8") == ["reload"]
     assert parse_only(None)[0] == "throughput"
     assert parse_paths("c,a") == ["A", "C"]
     assert parse_paths("a-poll, A-Stream,a") == ["A", "A-stream", "A-poll"]

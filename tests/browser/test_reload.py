@@ -11,14 +11,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
 from playwright.sync_api import Page
 
 from nbchannel.testing import JupyterServer
-from nbchannel.testing.browser import Browser, NotebookPage, write_notebook
+from nbchannel.testing.browser import (
+    Browser,
+    NotebookPage,
+    timing_script,
+    wait_marks,
+    write_notebook,
+)
 
 #: How soon the views must show their history once the page has put their outputs in the
 #: notebook (seconds). JupyterLab itself takes 2-6 s after the page's load event to restore
@@ -53,31 +58,16 @@ while stop.clicks < 2 and time.time() - t0 < 120:
 log.write(f'loop ended after {time.time() - t0:.0f} s: clicks={stop.clicks}')
 print('loop ended: clicks', stop.clicks)"""
 
-# Installed before any page script: times (performance.now(), ms since navigation start)
-# when the outputs appeared, the plot first drew points, and the log and table first
-# showed content.
-TIMING = """
-(() => {
-  const first = (window.__nbcFirst = {});
-  const check = () => {
-    const t = performance.now();
-    if (!first.output && document.querySelector('.nbc-mime-view')) first.output = t;
-    const plot = document.querySelector('.nbc-plot');
-    const log = document.querySelector('.nbc-log');
-    const table = document.querySelector('.nbc-table');
-    if (!first.plot && plot && Number(plot.dataset.drawn) > 0) first.plot = t;
-    if (!first.log && log && Number(log.dataset.lines) > 0) first.log = t;
-    if (!first.table && table && Number(table.dataset.rows) > 0) first.table = t;
-    if (!(first.plot && first.log && first.table)) setTimeout(check, 10);
-  };
-  check();
-})();
-"""
-
-
-def _save(nb: NotebookPage) -> None:
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    time.sleep(0.5)
+# When (seconds since navigation start) the outputs appeared, the plot first drew points, and
+# the log and table first showed content.
+TIMING = timing_script(
+    {
+        "output": "document.querySelector('.nbc-mime-view')",
+        "plot": "Number(document.querySelector('.nbc-plot')?.dataset.drawn) > 0",
+        "log": "Number(document.querySelector('.nbc-log')?.dataset.lines) > 0",
+        "table": "Number(document.querySelector('.nbc-table')?.dataset.rows) > 0",
+    }
+)
 
 
 def _data(page: Page, selector: str, name: str) -> int:
@@ -87,15 +77,8 @@ def _data(page: Page, selector: str, name: str) -> int:
 def _shown(page: Page, timeout: float = 30.0) -> dict[str, float]:
     """Wait for the three views' content; seconds since the page's load event of the
     outputs appearing and of each view's content."""
-    page.wait_for_function(
-        "() => window.__nbcFirst && __nbcFirst.plot && __nbcFirst.log && __nbcFirst.table",
-        timeout=timeout * 1000,
-    )
-    times: dict[str, Any] = page.evaluate(
-        """() => ({...window.__nbcFirst,
-                   load: performance.getEntriesByType('navigation')[0].loadEventEnd})"""
-    )
-    return {k: (v - times["load"]) / 1000 for k, v in times.items() if k != "load"}
+    times = wait_marks(page, ["plot", "log", "table"], timeout)
+    return {k: v - times["load"] for k, v in times.items() if k != "load"}
 
 
 def _check_views(page: Page, history: int, label: str, artifacts: Path) -> dict[str, float]:
@@ -148,7 +131,7 @@ def test_reloaded_page_and_second_tab_show_live_views_while_the_cell_runs(
         nb.run_cell(0)
         for kind in ("plot", "log", "table", "button"):
             nb.page.locator(f".nbc-mime-view .nbc-{kind}").wait_for(state="visible")
-        _save(nb)  # the saved outputs are what a reloaded page or a second tab draws
+        nb.save()  # the saved outputs are what a reloaded page or a second tab draws
         started = time.monotonic()
         nb.run_cell(1, wait=False)
         nb.page.wait_for_function(
