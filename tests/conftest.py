@@ -19,7 +19,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from nbchannel.testing import JupyterServer, KernelSession
-from nbchannel.testing.browser import LAB_ARGS
+from nbchannel.testing.browser import LAB_ARGS, Browser
 from nbchannel.testing.chromium import ChromiumNotFound, ensure_chromium
 
 #: Small bounds so that backpressure and replay limits are reached quickly in tests.
@@ -65,6 +65,17 @@ def bare_jupyter() -> Iterator[JupyterServer]:
     finally:
         server.stop()
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session, shared by every test that drives a page
+    (Playwright's sync API allows one per thread once its loop runs)."""
+    b = Browser()
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture

@@ -1,25 +1,15 @@
-"""Browser fixtures: one headless Chromium per session; screenshots under test-artifacts/."""
+"""Browser fixtures (Chromium itself is the session fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nbchannel.testing import JupyterServer
-from nbchannel.testing.browser import Browser, write_notebook
+from nbchannel.testing.browser import write_notebook
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture

@@ -65,15 +65,6 @@ def hub() -> Iterator[JupyterHubProcess]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def teacher(hub: JupyterHubProcess) -> Iterator[KernelSession]:
     hub.start_server("teacher")
     kernel = hub.start_kernel("teacher")
