@@ -51,20 +51,29 @@ def jupyter() -> Iterator[JupyterServer]:
         server.cleanup()
 
 
-@pytest.fixture(scope="session")
-def bare_jupyter() -> Iterator[JupyterServer]:
+def bare_lab(*, comms_over_subshells: str | None = None) -> JupyterServer:
     """JupyterLab with nbchannel's server extension disabled (default IOPub limits): kernels
-    get no hub, so widgets are served over their comm, as in VS Code, Colab or Voilà."""
+    get no hub, so widgets are served over their comm, as in VS Code, Colab or Voilà.
+    ``comms_over_subshells`` sets JupyterLab's setting of that name ("disabled": comm
+    messages wait for the running cell, as VS Code and Colab deliver them)."""
     server = JupyterServer(
         app="lab", extra_args=[*LAB_ARGS, "--ServerApp.jpserver_extensions=nbchannel=False"]
     )
-    server.start()
-    try:
+    if comms_over_subshells is not None:
+        settings = server.home / "config/lab/user-settings/@jupyterlab/apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "kernels-settings.jupyterlab-settings").write_text(
+            json.dumps({"commsOverSubshells": comms_over_subshells})
+        )
+    return server
+
+
+@pytest.fixture(scope="session")
+def bare_jupyter() -> Iterator[JupyterServer]:
+    """A :func:`bare_lab` for the session."""
+    with bare_lab() as server:
         assert server.nbchannel_path is None  # the extension really is off
         yield server
-    finally:
-        server.stop()
-        server.cleanup()
 
 
 @pytest.fixture(scope="session")

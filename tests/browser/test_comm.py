@@ -19,8 +19,9 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from nbchannel.testing import JupyterServer
-from nbchannel.testing.browser import LAB_ARGS, Browser, write_notebook
-from tests.browser.test_widgets import ALL_WIDGETS, _canvas_ink
+from nbchannel.testing.browser import Browser, write_notebook
+from tests.browser.test_widgets import ALL_WIDGETS, check_all_widgets_drawn
+from tests.conftest import bare_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -82,27 +83,7 @@ def test_every_widget_renders_and_updates_over_the_comm(
     page = nb.page
     try:
         nb.run_cell(0)
-        for kind in KINDS:
-            page.locator(f".nbc-{kind}").first.wait_for(state="visible", timeout=30_000)
-        page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-plot').dataset.points) >= 4000",
-            timeout=30_000,
-        )
-        page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-image').dataset.frames) >= 1",
-            timeout=30_000,
-        )
-        assert _canvas_ink(page, ".nbc-plot") > 1000, "the plot canvas is blank"
-        assert _canvas_ink(page, ".nbc-image") > 1000, "the image canvas is blank"
-        page.wait_for_function(
-            "() => document.querySelector('.nbc-log').dataset.lines === '30'", timeout=30_000
-        )
-        assert "run 2" in page.locator(".nbc-table").inner_text()
-        assert page.locator(".nbc-slider input").input_value() == "3"
-        page.wait_for_function(
-            "() => document.querySelector('.nbc-custom').innerText.includes('custom answer=42')",
-            timeout=30_000,
-        )
+        check_all_widgets_drawn(page)
         # Updates from a later cell arrive over the comm too.
         nb.run_cell(1)
         page.wait_for_function(
@@ -240,19 +221,8 @@ def no_subshell_jupyter() -> Iterator[JupyterServer]:
     """JupyterLab without nbchannel's extension and with comms over subshells turned off:
     how VS Code and Colab deliver widget messages (on the main shell, after the running
     cell)."""
-    server = JupyterServer(
-        app="lab", extra_args=[*LAB_ARGS, "--ServerApp.jpserver_extensions=nbchannel=False"]
-    )
-    settings = server.home / "config/lab/user-settings/@jupyterlab/apputils-extension"
-    kernels = settings / "kernels-settings.jupyterlab-settings"
-    kernels.parent.mkdir(parents=True, exist_ok=True)
-    kernels.write_text('{"commsOverSubshells": "disabled"}')
-    server.start()
-    try:
+    with bare_lab(comms_over_subshells="disabled") as server:
         yield server
-    finally:
-        server.stop()
-        server.cleanup()
 
 
 # The loop reads the button (warned once: stale mid-cell) and a handler counts clicks; after

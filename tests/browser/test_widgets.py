@@ -77,6 +77,49 @@ def _luminance(page, selector: str) -> float:  # type: ignore[no-untyped-def]
     )
 
 
+#: The views of ALL_WIDGETS, by their CSS class.
+KINDS = [
+    "plot",
+    "image",
+    "log",
+    "text",
+    "table",
+    "value",
+    "button",
+    "slider",
+    "toggle",
+    "text_input",
+    "dropdown",
+    "custom",
+]
+
+
+def check_all_widgets_drawn(page, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """The page shows every view of ALL_WIDGETS with the data the cell gave it: points and
+    pixels on the canvases, the log's lines, the table's rows, the slider's value, the custom
+    view's state."""
+    ms = timeout * 1000
+    for kind in KINDS:
+        page.locator(f".nbc-{kind}").first.wait_for(state="visible", timeout=ms)
+    page.wait_for_function(
+        "() => Number(document.querySelector('.nbc-plot').dataset.points) >= 4000", timeout=ms
+    )
+    page.wait_for_function(
+        "() => Number(document.querySelector('.nbc-image').dataset.frames) >= 1", timeout=ms
+    )
+    assert _canvas_ink(page, ".nbc-plot") > 1000, "the plot canvas is blank"
+    assert _canvas_ink(page, ".nbc-image") > 1000, "the image canvas is blank"
+    page.wait_for_function(
+        "() => document.querySelector('.nbc-log').dataset.lines === '30'", timeout=ms
+    )
+    assert "run 2" in page.locator(".nbc-table").inner_text()
+    assert page.locator(".nbc-slider input").input_value() == "3"
+    page.wait_for_function(
+        "() => document.querySelector('.nbc-custom').innerText.includes('custom answer=42')",
+        timeout=ms,
+    )
+
+
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"], ids=["light", "dark"])
 def test_every_widget_renders(
     jupyter: JupyterServer, browser: Browser, notebook, artifacts: Path, theme: str
@@ -87,51 +130,17 @@ def test_every_widget_renders(
         nb.run_all()
         page = nb.page
         tag = "dark" if "Dark" in theme else "light"
-        for kind in [
-            "plot",
-            "image",
-            "log",
-            "text",
-            "table",
-            "value",
-            "button",
-            "slider",
-            "toggle",
-            "text_input",
-            "dropdown",
-            "custom",
-        ]:
-            page.locator(f".nbc-{kind}").first.wait_for(state="visible", timeout=20_000)
-        # data really arrived and was drawn
-        page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-plot').dataset.points) >= 4000",
-            timeout=20_000,
-        )
-        page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-image').dataset.frames) >= 1",
-            timeout=20_000,
-        )
-        assert _canvas_ink(page, ".nbc-plot") > 1000, "the plot canvas is blank"
-        assert _canvas_ink(page, ".nbc-image") > 1000, "the image canvas is blank"
+        check_all_widgets_drawn(page)
         assert page.locator(".nbc-image").get_attribute("data-width") == "160"
-        page.wait_for_function(
-            "() => document.querySelector('.nbc-log').dataset.lines === '30'", timeout=10_000
-        )
         assert "line 29" in page.locator(".nbc-log").inner_text()
         text = page.locator(".nbc-text")
         assert text.locator("strong").inner_text() == "bold"
         assert "<script>" in text.inner_text()  # shown as text, never run
         assert page.locator(".nbc-table").get_attribute("data-rows") == "3"
-        assert "run 2" in page.locator(".nbc-table").inner_text()
         assert "40" in page.locator(".nbc-value").inner_text()
         assert "Stop" in page.locator(".nbc-button").inner_text()
-        assert page.locator(".nbc-slider input").input_value() == "3"
         assert page.locator(".nbc-text_input input").input_value() == "hello"
         assert page.locator(".nbc-dropdown select").input_value() == "b"
-        page.wait_for_function(
-            "() => document.querySelector('.nbc-custom').innerText.includes('custom answer=42')",
-            timeout=10_000,
-        )
         lum = _luminance(page, ".nbc-plot")
         assert (lum < 0.4) if tag == "dark" else (lum > 0.6), f"background luminance {lum}"
         for kind in ["plot", "image", "log", "text", "table", "value", "slider", "custom"]:
