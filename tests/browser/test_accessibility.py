@@ -14,26 +14,11 @@ from playwright.sync_api import Page, WebSocketRoute
 
 from nbchannel.testing import JupyterServer
 from nbchannel.testing.browser import Browser, NotebookPage
-from tests.browser.test_widgets import ALL_WIDGETS
+from tests.browser.test_widgets import ALL_WIDGETS, KINDS
 
 MakeNotebook = Callable[[list[str]], str]
 
 AXE = Path(__file__).resolve().parents[2] / "js" / "node_modules" / "axe-core" / "axe.min.js"
-
-KINDS = [
-    "plot",
-    "image",
-    "log",
-    "text",
-    "table",
-    "value",
-    "button",
-    "slider",
-    "toggle",
-    "text_input",
-    "dropdown",
-    "custom",
-]
 
 
 def _open_all_widgets(
