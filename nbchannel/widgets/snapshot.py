@@ -55,7 +55,7 @@ import threading
 import uuid
 import weakref
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -517,10 +517,12 @@ def install(widget_class: type, shell: Any = None) -> bool:
     global _at_exit
     if shell is None:
         try:
-            from IPython import get_ipython
+            from IPython.core import getipython
         except ImportError:  # pragma: no cover - IPython comes with ipywidgets
             return False
-        shell = get_ipython()
+        # Typed as returning Any: some IPython releases annotate it, others do not.
+        current_shell: Callable[[], Any] = getipython.get_ipython
+        shell = current_shell()
     if shell is None:
         return False
     if id(shell) in _installed:
