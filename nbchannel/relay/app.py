@@ -402,6 +402,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--relay-id", default=None, help="this relay's name in Redis (default: pid)")
     p.add_argument("--event-rate", type=float, default=20.0, help="events/s per user (0: no cap)")
     p.add_argument("--history-items", type=int, default=10_000)
+    p.add_argument(
+        "--frames-per-second",
+        type=int,
+        default=HubConfig.frames_per_second,
+        help="WebSocket frames/s all viewers share: with many busy viewers each frame "
+        "carries more messages (0: no cap)",
+    )
     return p.parse_args(argv)
 
 
@@ -431,7 +438,7 @@ async def serve(args: argparse.Namespace) -> None:
         auth = OpenAuth()
     else:
         raise SystemExit("choose --auth (jupyterhub, tokens or open)")
-    config = HubConfig(history_items=args.history_items)
+    config = HubConfig(history_items=args.history_items, frames_per_second=args.frames_per_second)
     relay = Relay(auth, config=config, event_rate=args.event_rate)
     if args.redis:
         from .engine import RedisEngine

@@ -10,8 +10,11 @@ is the channels' one source of truth (the layout Centrifugo uses)::
     nbc:live           PUB/SUB every write, open, close, event and presence change
     nbc:gen            a random generation: gone or changed = Redis lost its data
 
-Every owner write is one Lua script (``seq`` and offset increment, ``XADD`` with the
-explicit id or ``HSET``, ``PUBLISH``), so writes are atomic and totally ordered. A relay
+Owner writes go in batches, one Lua script per run of writes to one channel (``seq`` and
+offset increments, ``XADD`` with the explicit id or ``HSET`` for each, one ``PUBLISH`` of
+them all), so writes are atomic and totally ordered, and a kernel streaming small items
+costs Redis and every relay one call and one published message per batch, not per item;
+an owner whose frames queue up while a batch is stored gets them stored as one batch. A relay
 subscribes to ``nbc:live`` before it reads anything, loads a channel (meta, state and
 stream in one script) when a viewer first asks for it, then applies the live messages in
 order, dropping those whose ``seq`` it has already applied. A missed ``seq`` (the
@@ -70,20 +73,28 @@ return {ARGV[3], '0', 0}
 
 _WRITE = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if (not epoch) or epoch ~= ARGV[1] then return {-1, -1} end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local off = -1
-if ARGV[2] == 'append' then
-  off = redis.call('HINCRBY', KEYS[1], 'top', 1) - 1
-  local items = redis.call('HGET', KEYS[1], 'items')
-  redis.call('XADD', KEYS[2], 'MAXLEN', items, tostring(off + 1) .. '-0', 'd', ARGV[4])
-elseif ARGV[2] == 'set' then
-  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-elseif ARGV[2] == 'unset' then
-  redis.call('HDEL', KEYS[3], ARGV[3])
+if (not epoch) or epoch ~= ARGV[1] then return -1 end
+local n = (#ARGV - 1) / 3
+local seq0 = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
+local items = redis.call('HGET', KEYS[1], 'items')
+local index, datas = {}, {}
+for i = 0, n - 1 do
+  local kind, key, data = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local off = -1
+  if kind == 'append' then
+    off = redis.call('HINCRBY', KEYS[1], 'top', 1) - 1
+    redis.call('XADD', KEYS[2], 'MAXLEN', items, tostring(off + 1) .. '-0', 'd', data)
+  elseif kind == 'set' then
+    redis.call('HSET', KEYS[3], key, data)
+  elseif kind == 'unset' then
+    redis.call('HDEL', KEYS[3], key)
+  end
+  index[i + 1] = off .. ':' .. #data
+  datas[i + 1] = data
 end
-redis.call('PUBLISH', KEYS[4], 'w|' .. epoch .. '|' .. seq .. '|' .. off .. '|' .. ARGV[4])
-return {seq, off}
+redis.call('PUBLISH', KEYS[4],
+  'w|' .. epoch .. '|' .. seq0 .. '|' .. table.concat(index, ',') .. '|' .. table.concat(datas))
+return seq0
 """
 
 _CLOSE = """
@@ -304,7 +315,15 @@ class RedisEngine:
         q.put_nowait(list(msgs))
 
     async def _owner_loop(self, peer: Peer, q: asyncio.Queue[list[Message] | None]) -> None:
-        while (msgs := await q.get()) is not None:
+        closing = False
+        while not closing and (msgs := await q.get()) is not None:
+            # the frames that arrived while the last batch was being stored go as one
+            while not q.empty():
+                more = q.get_nowait()
+                if more is None:
+                    closing = True
+                    break
+                msgs.extend(more)
             try:
                 await self._owner_frame(peer, msgs)
             except asyncio.CancelledError:
@@ -322,8 +341,8 @@ class RedisEngine:
             closer()
 
     async def _owner_frame(self, peer: Peer, msgs: list[Message]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        queued = 0
+        # a run of writes to one channel: (name, epoch, [kind, key, data, ...])
+        run: tuple[str, int, list[str | bytes]] | None = None
         for m in msgs:
             kind = m.kind
             if kind in P.WRITE_KINDS:
@@ -336,17 +355,16 @@ class RedisEngine:
                 if kind in P.STATE_KINDS and m.key is None:
                     self.hub.send_error(peer, MalformedFrame(f"{kind!r} needs a key"), m)
                     continue
-                await self._write(
-                    keys=_keys(m.channel),
-                    args=[str(epoch), kind, m.key or "", _frame(m)],
-                    client=pipe,
-                )
-                queued += 1
+                if run is not None and (run[0] != m.channel or run[1] != epoch):
+                    await self._store(*run)
+                    run = None
+                if run is None:
+                    run = (m.channel, epoch, [])
+                run[2].extend((kind, m.key or "", _frame(m)))
                 continue
-            if queued:
-                await pipe.execute()
-                pipe = self.redis.pipeline(transaction=False)
-                queued = 0
+            if run is not None:
+                await self._store(*run)
+                run = None
             if kind == P.OPEN:
                 await self._owner_open(peer, m)
             elif kind == P.MARK:
@@ -358,8 +376,12 @@ class RedisEngine:
                     await self._close(keys=_keys(m.channel), args=[str(epoch), _frame(closed)])
             elif kind == P.REFUSED:
                 self.hub.receive(peer, [m])
-        if queued:
-            await pipe.execute()
+        if run is not None:
+            await self._store(*run)
+
+    async def _store(self, name: str, epoch: int, writes: list[str | bytes]) -> None:
+        """Store a run of writes to one channel and publish them, in one script call."""
+        await self._write(keys=_keys(name), args=[str(epoch), *writes])
 
     async def _owner_open(self, peer: Peer, m: Message) -> None:
         options = m.value() or {}
@@ -424,6 +446,9 @@ class RedisEngine:
 
     async def _live(self, data: bytes) -> None:
         kind, epoch_s, seq_s, off_s, frame = data.split(b"|", 4)
+        if kind == b"w":
+            await self._live_writes(int(epoch_s), int(seq_s), off_s, frame)
+            return
         msg = _one(frame)
         name = msg.channel
         if kind == b"e":
@@ -443,22 +468,37 @@ class RedisEngine:
             self._reopen(ch, epoch, int(msg.value().get("history_items", ch.history_items)))
             self.applied[name] = 0
             return
-        if kind == b"c":
-            if ch.epoch == epoch:
-                self.hub._close(ch)
-                self.applied[name] = 0
-            return
-        if name not in self.applied:
-            return  # not replicated here
-        seq = int(seq_s)
-        if ch.epoch != epoch or seq > self.applied[name] + 1:
-            await self._load(name)  # missed something: Redis has it
-            return
-        if seq <= self.applied[name]:
-            self.duplicates += 1
-            return
-        self._apply(ch, msg, int(off_s))
-        self.applied[name] = seq
+        if kind == b"c" and ch.epoch == epoch:
+            self.hub._close(ch)
+            self.applied[name] = 0
+
+    async def _live_writes(self, epoch: int, seq: int, index: bytes, data: bytes) -> None:
+        """A batch of writes to one channel, published by the script that stored them."""
+        pos = 0
+        ch: Channel | None = None
+        for entry in index.split(b","):
+            off_s, _, size_s = entry.partition(b":")
+            size = int(size_s)
+            msg = _one(data[pos : pos + size])
+            pos += size
+            if ch is None:
+                name = msg.channel
+                ch = self.hub.channels.get((HUB_SCOPE, name))
+                if ch is None:
+                    self.applied.pop(name, None)
+                    return
+                if name not in self.applied:
+                    return  # not replicated here
+            applied = self.applied[name]
+            if ch.epoch != epoch or seq > applied + 1:
+                await self._load(name)  # missed something: Redis has it (this batch too)
+                return
+            if seq <= applied:
+                self.duplicates += 1
+            else:
+                self._apply(ch, msg, int(off_s))
+                self.applied[name] = seq
+            seq += 1
 
     def _apply(self, ch: Channel, msg: Message, off: int) -> None:
         if msg.kind == P.APPEND:
