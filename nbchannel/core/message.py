@@ -26,7 +26,7 @@ import orjson
 
 from ..errors import EncodeError, MalformedFrame
 
-__all__ = ["Buffer", "Message", "pack_value", "unpack_value"]
+__all__ = ["Buffer", "Message", "MessageRun", "pack_value", "unpack_value"]
 
 Path = tuple["str | int", ...]
 
@@ -239,6 +239,9 @@ class Message:
 
     __hash__ = None  # type: ignore[assignment]
 
+    #: Messages this object stands for on the wire (a :class:`MessageRun` holds several).
+    count = 1
+
     def __repr__(self) -> str:
         fields = [f"{self.kind!r}", f"{self.channel!r}"]
         for name in ("scope", "key", "offset", "epoch"):
@@ -250,6 +253,39 @@ class Message:
         if self.buffers:
             fields.append(f"buffers={len(self.buffers)}")
         return f"Message({', '.join(fields)})"
+
+
+class MessageRun(Message):
+    """Consecutive stream items of one channel (no buffers), encoded once for a fan-out.
+
+    A relay that receives a batch of items for a channel with hundreds of viewers queues
+    this one object for each of them instead of every item for each: a queue counts it as
+    ``count`` messages (and drops it as a whole, with a gap for its offsets), and a frame
+    encodes it as the items' own header entries and payloads, so what a viewer decodes is
+    exactly the frame the items would have made one by one.
+    """
+
+    __slots__ = ("count", "items")
+
+    def __init__(self, items: list[Message]) -> None:
+        first = items[0]
+        if any(m.buffers or m.channel != first.channel for m in items):
+            raise ValueError("a run holds items of one channel without buffers")
+        super().__init__(
+            first.kind,
+            first.channel,
+            scope=first.scope,
+            offset=first.offset,
+            epoch=first.epoch,
+            payload=b"".join([m.payload for m in items]),
+        )
+        self.items = items
+        self.count = len(items)
+        self._header = b",".join([m.header() for m in items])
+        self._nbytes = sum(m.nbytes for m in items)
+
+    def __repr__(self) -> str:
+        return f"MessageRun({self.channel!r}, offset={self.offset}, count={self.count})"
 
 
 _new_message = object.__new__

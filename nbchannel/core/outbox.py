@@ -108,10 +108,10 @@ class Outbox:
                 gap = self._gaps.get(gkey)
                 if gap is None:
                     gap = self._gaps[gkey] = _Gap(msg.offset)
-                gap.count += 1
+                gap.count += msg.count
                 if msg.offset is not None:
-                    gap.end = msg.offset + 1
-                self.dropped += 1
+                    gap.end = msg.offset + msg.count
+                self.dropped += msg.count
                 return False
             if self._gaps:
                 gap = self._gaps.pop((kind, msg.scope, msg.channel), None)
@@ -147,10 +147,11 @@ class Outbox:
         out: list[Message] = []
         taken = 0
         header = 0
+        count = 0
         queue = self._queue
         coalesce = self._coalesce
         while queue and (
-            (taken < max_bytes and len(out) < max_messages and header < max_header_bytes) or not out
+            (taken < max_bytes and count < max_messages and header < max_header_bytes) or not out
         ):
             item = queue.popleft()
             if isinstance(item, _Slot):
@@ -162,7 +163,9 @@ class Outbox:
                 taken += msg.nbytes
                 if msg.kind in _DROPPABLE:
                     self._droppable -= 1
-            header += 48 + len(msg.channel) + len(msg.key or "") + 64 * len(msg.buffers)
+            n = msg.count
+            header += (48 + len(msg.channel) + len(msg.key or "")) * n + 64 * len(msg.buffers)
+            count += n
             out.append(msg)
         self.bytes -= taken
         if not queue and self._gaps:

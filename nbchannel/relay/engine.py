@@ -54,6 +54,8 @@ __all__ = ["RedisEngine"]
 
 log = logging.getLogger("nbchannel.relay")
 LIVE = "nbc:live"
+#: Most appends fanned out as one run (well inside a frame's message limit).
+_MAX_RUN = 1024
 GEN = "nbc:gen"
 
 _OPEN = """
@@ -146,6 +148,8 @@ class RedisEngine:
         relay_id: str | None = None,
         presence_ttl: float = 10.0,
         check_interval: float = 0.5,
+        batch_delay: float = 0.005,
+        busy_viewers: int = 32,
     ) -> None:
         self.relay = relay
         self.hub = relay.hub
@@ -153,6 +157,12 @@ class RedisEngine:
         self.relay_id = relay_id or f"relay-{os.getpid()}-{secrets.token_hex(3)}"
         self.presence_ttl = presence_ttl
         self.check_interval = check_interval
+        #: An owner's writes to a channel watched by ``busy_viewers`` or more (over all
+        #: relays) wait ``batch_delay`` seconds for more to join their batch: every relay
+        #: then fans out one run of items per viewer instead of each item.
+        self.batch_delay = batch_delay
+        self.busy_viewers = busy_viewers
+        self._watchers: dict[str, int] = {}
         self.redis: aioredis.Redis = aioredis.from_url(url)
         self._open_sha = self.redis.register_script(_OPEN)
         self._write = self.redis.register_script(_WRITE)
@@ -317,6 +327,8 @@ class RedisEngine:
     async def _owner_loop(self, peer: Peer, q: asyncio.Queue[list[Message] | None]) -> None:
         closing = False
         while not closing and (msgs := await q.get()) is not None:
+            if self.batch_delay > 0 and self._busy(msgs):
+                await asyncio.sleep(self.batch_delay)
             # the frames that arrived while the last batch was being stored go as one
             while not q.empty():
                 more = q.get_nowait()
@@ -333,6 +345,13 @@ class RedisEngine:
                 self.relay.hub.send_error(peer, NbChannelError(f"relay storage failed: {exc}"))
                 self.close_owner(peer)
                 return
+
+    def _busy(self, msgs: list[Message]) -> bool:
+        """Whether ``msgs`` write to a channel with many viewers."""
+        watchers = self._watchers
+        return any(
+            watchers.get(m.channel, 0) >= self.busy_viewers for m in msgs if m.kind in P.WRITE_KINDS
+        )
 
     def close_owner(self, peer: Peer) -> None:
         """End an owner's connection (its kernel reconnects and restores its channels)."""
@@ -381,7 +400,12 @@ class RedisEngine:
 
     async def _store(self, name: str, epoch: int, writes: list[str | bytes]) -> None:
         """Store a run of writes to one channel and publish them, in one script call."""
-        await self._write(keys=_keys(name), args=[str(epoch), *writes])
+        if await self._write(keys=_keys(name), args=[str(epoch), *writes]) == -1:
+            # Redis no longer has this epoch (restarted or flushed): nothing was stored, so
+            # the owner's connection ends unacknowledged and its kernel writes them again
+            # after it re-opens the channel
+            await self._check_generation()
+            raise NbChannelError(f"channel {name!r}: epoch {epoch} is gone from redis")
 
     async def _owner_open(self, peer: Peer, m: Message) -> None:
         options = m.value() or {}
@@ -473,9 +497,11 @@ class RedisEngine:
             self.applied[name] = 0
 
     async def _live_writes(self, epoch: int, seq: int, index: bytes, data: bytes) -> None:
-        """A batch of writes to one channel, published by the script that stored them."""
+        """A batch of writes to one channel, published by the script that stored them: its
+        runs of appends go to the viewers as one :class:`MessageRun` each."""
         pos = 0
         ch: Channel | None = None
+        run: list[Message] = []
         for entry in index.split(b","):
             off_s, _, size_s = entry.partition(b":")
             size = int(size_s)
@@ -491,14 +517,33 @@ class RedisEngine:
                     return  # not replicated here
             applied = self.applied[name]
             if ch.epoch != epoch or seq > applied + 1:
+                self._apply_run(ch, run)
                 await self._load(name)  # missed something: Redis has it (this batch too)
                 return
+            off = int(off_s)
             if seq <= applied:
                 self.duplicates += 1
+            elif msg.kind == P.APPEND and (not run or off == ch.head + len(run)):
+                if not run:
+                    ch.head = off
+                run.append(msg)
+                self.applied[name] = seq
+                if len(run) >= _MAX_RUN:
+                    self._apply_run(ch, run)
             else:
-                self._apply(ch, msg, int(off_s))
+                self._apply_run(ch, run)
+                self._apply(ch, msg, off)
                 self.applied[name] = seq
             seq += 1
+        if ch is not None:
+            self._apply_run(ch, run)
+
+    def _apply_run(self, ch: Channel, run: list[Message]) -> None:
+        """Fan out the appends collected from a batch (then forget them)."""
+        if run:
+            self.hub._append_run(ch, run)
+            self.applied_messages += len(run)
+            run.clear()
 
     def _apply(self, ch: Channel, msg: Message, off: int) -> None:
         if msg.kind == P.APPEND:
@@ -599,6 +644,7 @@ class RedisEngine:
             if now - info["t"] <= self.presence_ttl:
                 count += int(info["n"])
                 users.update(info["users"])
+        self._watchers[name] = count
         payload = {"viewers": count, "users": sorted(users)}
         for owner in owners:
             owner.outbox.put(Message.create(P.PRESENCE, name, payload, scope=HUB_SCOPE))

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nbchannel.core import protocol as P
 from nbchannel.core.codec import (
     COPY_BELOW,
     MAGIC,
@@ -26,7 +27,7 @@ from nbchannel.core.codec import (
     encode_frame,
     encode_frame_parts,
 )
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, MessageRun
 from nbchannel.errors import FrameError, FrameTooLarge, MalformedFrame, UnsupportedVersion
 
 from .payloads import assert_fields, assert_same, messages
@@ -561,3 +562,24 @@ def test_limits_are_named_when_hit(limits: Limits, match: str) -> None:
 def test_limit_sizes_read_in_mib() -> None:
     with pytest.raises(FrameTooLarge, match=r"frame of 4096\.0 MiB exceeds max_frame_bytes"):
         decode_frame(frame_of(b"[]", blen=2**32 - 16))
+
+
+def test_a_run_of_items_encodes_to_the_frame_of_its_items() -> None:
+    items = [
+        Message.create(P.APPEND, "feed", {"i": i, "s": "x" * i}, scope="hub", offset=i, epoch=7)
+        for i in range(5)
+    ]
+    control = Message.create(P.SET, "feed", 1, scope="hub", key="k")
+    frame = encode_frame([control, MessageRun(items), control])
+    assert frame == encode_frame([control, *items, control])
+    decoded = decode_frame(frame)
+    assert [m.offset for m in decoded[1:-1]] == [0, 1, 2, 3, 4]
+    assert [m.value() for m in decoded[1:-1]] == [{"i": i, "s": "x" * i} for i in range(5)]
+
+
+def test_a_run_refuses_buffers_and_mixed_channels() -> None:
+    a = Message.create(P.APPEND, "a", 1, scope="hub", offset=0)
+    with pytest.raises(ValueError, match="one channel"):
+        MessageRun([a, Message.create(P.APPEND, "b", 1, scope="hub", offset=1)])
+    with pytest.raises(ValueError, match="without buffers"):
+        MessageRun([a, Message.create(P.APPEND, "a", np.zeros(3), scope="hub", offset=1)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbchannel.core import protocol as P
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, MessageRun
 from nbchannel.core.outbox import Outbox
 
 
@@ -155,3 +155,25 @@ def test_take_batches_by_bytes() -> None:
     size = _append(0).nbytes
     batch = box.take(10 * size)
     assert len(batch) == 10
+
+
+def test_a_run_of_items_goes_whole_and_is_dropped_whole_with_its_offsets_in_the_gap() -> None:
+    box = Outbox(max_bytes=1_000)
+    box.put(_append(0))
+    run = MessageRun([_append(i) for i in range(1, 21)])  # 20 items, far over the bound
+    assert box.put(run) is False
+    box.put(_append(21))
+    got = _drain(box)
+    assert [m.kind for m in got] == [P.APPEND, P.GAP, P.APPEND]
+    gap = got[1].value()
+    assert got[1].offset == 1 and gap["end"] == 21 and gap["count"] == 20
+    assert box.dropped == 20
+
+
+def test_a_run_counts_as_its_items_in_a_frame() -> None:
+    box = Outbox(max_bytes=1 << 30)
+    for k in range(3):
+        box.put(MessageRun([_append(10 * k + i, 1) for i in range(10)]))
+    first = box.take(1 << 30, max_messages=15)
+    assert [m.count for m in first] == [10, 10]  # stops once 15 messages are taken
+    assert [m.count for m in box.take(1 << 30)] == [10]
