@@ -400,6 +400,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tokens", default=None, help="JSON file {token: {name, scopes}}")
     p.add_argument("--redis", default=None, help="redis URL (unix:///path or redis://host)")
     p.add_argument("--relay-id", default=None, help="this relay's name in Redis (default: pid)")
+    p.add_argument(
+        "--presence-ttl",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --redis: how long a relay's viewer count stays valid without a refresh "
+        "(a relay that died stops counting after this)",
+    )
     p.add_argument("--event-rate", type=float, default=20.0, help="events/s per user (0: no cap)")
     p.add_argument("--history-items", type=int, default=10_000)
     p.add_argument(
@@ -409,7 +417,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="WebSocket frames/s all viewers share: with many busy viewers each frame "
         "carries more messages (0: no cap)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.presence_ttl < 1:
+        p.error("--presence-ttl must be at least 1 second")
+    return args
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -443,7 +454,9 @@ async def serve(args: argparse.Namespace) -> None:
     if args.redis:
         from .engine import RedisEngine
 
-        relay.engine = RedisEngine(relay, args.redis, relay_id=args.relay_id)
+        relay.engine = RedisEngine(
+            relay, args.redis, relay_id=args.relay_id, presence_ttl=args.presence_ttl
+        )
         await relay.engine.start()
     app = make_app(relay, base, hub_auth=hub_auth)
     server = app.listen(port, ip, max_buffer_size=1 << 31)

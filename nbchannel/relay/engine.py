@@ -57,6 +57,8 @@ LIVE = "nbc:live"
 #: Most appends fanned out as one run (well inside a frame's message limit).
 _MAX_RUN = 1024
 GEN = "nbc:gen"
+#: What a Redis restarting (or out of reach for a moment) raises.
+_UNREACHABLE = (aioredis.ConnectionError, aioredis.TimeoutError)
 
 _OPEN = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -450,8 +452,14 @@ class RedisEngine:
                         await self._load(arg)
                     self._release_subs(arg)
                 elif job == "presence":
-                    await self._write_presence(arg)
-                    await self.redis.publish(LIVE, b"p|0|0|-1|" + _frame(Message(P.PRESENCE, arg)))
+                    try:
+                        await self._write_presence(arg)
+                        await self.redis.publish(
+                            LIVE, b"p|0|0|-1|" + _frame(Message(P.PRESENCE, arg))
+                        )
+                    except _UNREACHABLE as exc:
+                        # Redis restarting: every relay's next refresh (_watch) shares it
+                        log.warning("presence of %r not shared: redis unreachable (%s)", arg, exc)
                 elif job == "resync-all":
                     for name in list(self.applied):
                         await self._load(name)
@@ -636,7 +644,12 @@ class RedisEngine:
         owners = self.owners.get(name)
         if not owners:
             return
-        entries = await self.redis.hgetall(f"nbc:{{{name}}}:pres")
+        try:
+            entries = await self.redis.hgetall(f"nbc:{{{name}}}:pres")
+        except _UNREACHABLE as exc:
+            # Redis restarting: the owners keep the last count until the next refresh
+            log.warning("presence of %r not read: redis unreachable (%s)", name, exc)
+            return
         now = time.time()
         count, users = 0, set()
         for value in entries.values():

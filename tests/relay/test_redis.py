@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +144,111 @@ async def test_redis_flushed_new_epoch_viewers_reset(
     await vb.wait_for(lambda: len(view.items) == 1)
     assert view.items[0][1] == "after"
     await vb.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@run_async
+async def test_redis_restarted_new_epoch_viewers_reset(
+    redis: RedisServer, two_relays, owner_client
+) -> None:
+    """The redis-server process stopped and started again (unlike FLUSHALL, every relay's
+    connections break too): both relays notice, the kernel re-opens with a new epoch and
+    its state, viewers on both relays are reset once, and what the kernel writes next,
+    even at once, reaches them all."""
+    a, b = two_relays
+    client = owner_client(a.url)
+    ch = hub_channel("quiz", client)
+    ch.set("question", "kept by the kernel")
+    for i in range(10):
+        ch.append(i)
+    assert ch.flush(10)
+    va = await Viewer.connect(a.ws_url, token="t-student")
+    vb = await Viewer.connect(b.ws_url, token="t-guest")
+    views = [(va, await va.subscribe("hub", "quiz")), (vb, await vb.subscribe("hub", "quiz"))]
+    for v, view in views:
+        await v.wait_for(lambda view=view: len(view.items) == 10 and "question" in view.state)
+    epoch = ch.epoch
+    assert epoch is not None and all(view.epoch == epoch for _, view in views)
+    path = redis.path
+    started = time.monotonic()
+    redis.restart()  # the real process stopped and started again: every key is gone
+    assert redis.path == path and redis.proc is not None  # the relays' URL still holds
+    ch.append("right after the restart")  # before any relay has noticed
+    # both relays notice and say so
+    detected = {}
+    for r in (a, b):
+        wait_until(lambda r=r: "redis lost its data" in r.log(), timeout=15)
+        detected[r.relay_id] = time.monotonic() - started
+    # the kernel reconnects and re-opens with a new epoch and its state
+    for v, view in views:
+        await v.wait_for(lambda view=view: view.epoch not in (None, epoch), timeout=15)
+        await v.wait_for(lambda view=view: view.state.get("question") == "kept by the kernel")
+    recovered = time.monotonic() - started
+    assert ch.flush(10)
+    assert ch.epoch not in (None, epoch) and client.reconnects >= 1
+    for i in range(5):
+        ch.append(f"after {i}")
+    expected = [(0, "right after the restart")] + [(i + 1, f"after {i}") for i in range(5)]
+    for v, view in views:
+        await v.wait_for(lambda view=view: len(view.items) == len(expected))
+        assert view.epoch == ch.epoch and view.items == expected
+        assert view.resets == 2 and not view.duplicates and not view.gaps
+        assert view.state == {"question": "kept by the kernel"}
+    assert ch.stats["dropped"] == 0
+    # both relays stayed up, without a traceback, and are idle again (no reconnect loop)
+    cpu = {r.relay_id: _cpu_seconds(r.proc.pid) for r in (a, b) if r.proc is not None}
+    await asyncio.sleep(2)
+    for r in (a, b):
+        assert r.proc is not None and r.proc.poll() is None
+        assert "Traceback" not in r.log() and "ERROR" not in r.log(), r.log()
+        busy = _cpu_seconds(r.proc.pid) - cpu[r.relay_id]
+        assert busy < 0.5, f"relay {r.relay_id} used {busy:.2f} s of CPU in 2 s idle"
+    print(f"noticed: {detected}; viewers reset after {recovered:.2f} s")
+    for v, _ in views:
+        await v.close()
+
+
+@run_async
+async def test_presence_expires_when_a_relay_dies(redis: RedisServer, owner_client) -> None:
+    """A relay killed with its viewers leaves its count in Redis: the owner stops counting
+    them once it is older than ``--presence-ttl``, though nothing else changes."""
+    ttl = 2.0
+    extra = ["--presence-ttl", str(ttl)]
+    with (
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=extra) as a,
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=extra) as b,
+    ):
+        ch = hub_channel("room", owner_client(a.url))
+        ch.set("topic", "presence")
+        assert ch.flush(10)
+        viewers = [
+            await Viewer.connect(a.ws_url, token="t-student"),
+            await Viewer.connect(b.ws_url, token="t-guest"),
+            await Viewer.connect(b.ws_url, token="t-teacher"),
+        ]
+        for v in viewers:
+            view = await v.subscribe("hub", "room")
+            await v.wait_for(lambda view=view: view.state.get("topic") == "presence")
+        wait_until(lambda: ch.viewers == 3 and ch.viewer_users == ["guest", "student", "teacher"])
+        b.kill()
+        killed = time.monotonic()
+        # relay a refreshes its own count and the owner's every ttl/3 (and checks Redis every
+        # 0.5 s): b's count goes once it is older than the ttl, at most ttl + ~1 s after
+        wait_until(lambda: ch.viewers == 1 and ch.viewer_users == ["student"], timeout=ttl + 8)
+        expired = time.monotonic() - killed
+        assert expired < ttl + 4, f"took {expired:.2f} s"
+        # and stays so: the refreshes keep relay a's own viewer
+        time.sleep(ttl)
+        assert ch.viewers == 1 and ch.viewer_users == ["student"]
+        # a viewer of the dead relay that comes back through relay a counts again
+        moved = await Viewer.connect(a.ws_url, token="t-guest")
+        await moved.subscribe("hub", "room")
+        wait_until(lambda: ch.viewers == 2 and ch.viewer_users == ["guest", "student"])
+        print(f"relay b's viewers no longer counted {expired:.2f} s after it was killed")
+        for v in (*viewers, moved):
+            await v.close()
