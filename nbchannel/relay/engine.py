@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import time
@@ -297,7 +298,12 @@ class RedisEngine:
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("redis call failed: %s", exc)  # one line; the next refresh retries
 
     def _presence_changed(self, name: str) -> None:
         self._jobs.put_nowait(("presence", name))
@@ -638,7 +644,11 @@ class RedisEngine:
             return
         users = sorted({p.name for p in ch.subscribers})
         value = orjson.dumps({"n": len(ch.subscribers), "users": users, "t": time.time()})
-        await self.redis.hset(key, self.relay_id, value)
+        # the key outlives its last writer by a few ttl (every relay refreshes it each ttl/3)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, self.relay_id, value)
+        pipe.expire(key, max(1, math.ceil(self.presence_ttl * 3)))
+        await pipe.execute()
 
     async def _send_presence(self, name: str) -> None:
         owners = self.owners.get(name)
@@ -652,11 +662,16 @@ class RedisEngine:
             return
         now = time.time()
         count, users = 0, set()
-        for value in entries.values():
+        stale = []
+        for relay_id, value in entries.items():
             info = orjson.loads(value)
             if now - info["t"] <= self.presence_ttl:
                 count += int(info["n"])
                 users.update(info["users"])
+            elif now - info["t"] > 3 * self.presence_ttl:
+                stale.append(relay_id)  # a relay that died long ago: forget its entry
+        if stale:
+            self._background(self.redis.hdel(f"nbc:{{{name}}}:pres", *stale))
         self._watchers[name] = count
         payload = {"viewers": count, "users": sorted(users)}
         for owner in owners:
