@@ -41,7 +41,7 @@ from ..errors import (
 )
 from . import protocol as P
 from .channel import Channel, ChannelKey
-from .codec import Limits
+from .codec import Limits, encode_frame
 from .message import Message, MessageRun
 from .peer import FrameBudget, Peer, Role
 
@@ -354,8 +354,18 @@ class Hub:
         stats.bytes_in += size
         sent = 0
         cursors = ch.cursors
+        frame: bytes | None = None
         for sub in ch.subscribers:
-            if (cursors and sub in cursors) or sub.outbox.put(run):
+            if cursors and sub in cursors:
+                sent += 1
+                continue
+            if sub.send_now is not None and not sub.pending:
+                if frame is None:
+                    frame = encode_frame([run])
+                if sub.send_now(frame):
+                    sent += 1
+                    continue
+            if sub.outbox.put(run):
                 sent += 1
             else:
                 stats.dropped += n

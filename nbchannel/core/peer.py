@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from .codec import encode_frame_parts
@@ -54,6 +55,10 @@ class Peer:
         #: (each holds the peer's cursor). Replay goes a frame at a time, as the peer reads.
         self.replays: dict[tuple[str, str], Channel] = {}
         self.closed = False
+        #: Set by a transport that can send an encoded frame at once when its connection is
+        #: idle (returns False, sending nothing, when it is not): a fan-out to many viewers
+        #: then skips this peer's queue and writer while it keeps up.
+        self.send_now: Callable[[bytes], bool] | None = None
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.role} {self.name!r}>"

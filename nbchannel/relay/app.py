@@ -41,7 +41,7 @@ from ..core.hub import Hub, HubConfig
 from ..core.message import Message
 from ..core.peer import Peer
 from ..errors import FrameError, LimitExceeded, MalformedFrame, NotPermitted
-from ..server.handlers import write_binary_frame, write_loop
+from ..server.handlers import send_if_idle, write_binary_frame, write_loop
 from .access import Action, EventRate, Identity
 from .auth import JupyterHubAuth, OpenAuth, RelayAuth, TokenAuth
 from .wire import HUB_SCOPE, KERNEL_PATH, SOCKET_PATH, seal_envelope
@@ -259,6 +259,8 @@ class ViewerSocket(_RelaySocket):
         self.peer = self.relay.hub.connect_subscriber(self.identity.name)
         self.relay.identities[self.peer] = self.identity
         self._start_writer(self.peer)
+        # a batch fanned out to many viewers goes straight to the sockets that keep up
+        self.peer.send_now = partial(send_if_idle, self)
 
     def on_message(self, message: str | bytes) -> None:
         msgs = self._decode(message)
@@ -408,6 +410,22 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="with --redis: how long a relay's viewer count stays valid without a refresh "
         "(a relay that died stops counting after this)",
     )
+    p.add_argument(
+        "--busy-viewers",
+        type=int,
+        default=32,
+        metavar="N",
+        help="with --redis: a channel watched by N viewers or more is written in batches "
+        "(--batch-ms), each fanned out as one frame per viewer",
+    )
+    p.add_argument(
+        "--batch-ms",
+        type=float,
+        default=20.0,
+        metavar="MS",
+        help="with --redis: how long an owner's writes to a busy channel wait for more to "
+        "join their batch (the latency it adds; less means more frames per viewer)",
+    )
     p.add_argument("--event-rate", type=float, default=20.0, help="events/s per user (0: no cap)")
     p.add_argument("--history-items", type=int, default=10_000)
     p.add_argument(
@@ -455,7 +473,12 @@ async def serve(args: argparse.Namespace) -> None:
         from .engine import RedisEngine
 
         relay.engine = RedisEngine(
-            relay, args.redis, relay_id=args.relay_id, presence_ttl=args.presence_ttl
+            relay,
+            args.redis,
+            relay_id=args.relay_id,
+            presence_ttl=args.presence_ttl,
+            batch_delay=args.batch_ms / 1000,
+            busy_viewers=args.busy_viewers,
         )
         await relay.engine.start()
     app = make_app(relay, base, hub_auth=hub_auth)

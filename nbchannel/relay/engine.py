@@ -151,7 +151,7 @@ class RedisEngine:
         relay_id: str | None = None,
         presence_ttl: float = 10.0,
         check_interval: float = 0.5,
-        batch_delay: float = 0.005,
+        batch_delay: float = 0.02,
         busy_viewers: int = 32,
     ) -> None:
         self.relay = relay

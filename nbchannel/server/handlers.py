@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -303,11 +303,70 @@ def write_binary_frame(
     assert stream is not None  # checked by direct_write_problem
     size = sum(memoryview(p).nbytes for p in parts)
     if size <= _JOIN_BELOW:
-        return stream.write(b"".join([_ws_header(size), *parts]))
+        data = b"".join([_ws_header(size), *parts])
+        if not stream.writing():
+            return _send(stream, data)
+        return stream.write(data)
     stream.write(_ws_header(size) + parts[0])  # the frame's own (small) header
     for p in parts[1:-1]:
         stream.write(p)
     return stream.write(parts[-1])
+
+
+def _send(stream: IOStream, data: bytes) -> Awaitable[None]:
+    """Write ``data`` to a stream with nothing waiting to be written: straight to the
+    socket, as tornado would first thing, without its write buffer and future (a small
+    frame fits in the socket buffer); whatever does not fit goes through the stream."""
+    sock = stream.socket
+    if sock is None:
+        return stream.write(data)
+    try:
+        sent = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        return stream.write(data)  # the stream reports the failure and closes
+    if sent == len(data):
+        return _SENT
+    return stream.write(memoryview(data)[sent:])
+
+
+def send_if_idle(handler: WebSocketHandler, frame: bytes) -> bool:
+    """Send ``frame`` as one binary message now if the WebSocket has nothing waiting to be
+    written (and frames go the direct path); False, and nothing sent, otherwise.
+
+    For a fan-out to many viewers: a viewer whose queue is empty and whose socket is idle
+    gets the shared frame with one system call, no task switch; the others get it through
+    their queue and writer (:func:`write_loop`), bounded and in order.
+    """
+    if _write_path != "direct" or len(frame) > _JOIN_BELOW:
+        return False
+    conn = handler.ws_connection
+    if conn is None or conn.is_closing():
+        return False
+    stream = conn.stream
+    if stream is None or stream.writing():
+        return False
+    try:
+        rest = _send(stream, _ws_header(len(frame)) + frame)
+    except (StreamClosedError, OSError):
+        return False  # closing: the peer is about to be disconnected
+    if isinstance(rest, asyncio.Future):
+        rest.add_done_callback(_ignore_result)  # the stream closes itself on failure
+    return True
+
+
+class _Sent:
+    """The awaitable of a frame already handed to the socket (nothing to wait for)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+
+_SENT = _Sent()
 
 
 def _ignore_result(fut: asyncio.Future[None]) -> None:

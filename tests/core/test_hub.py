@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nbchannel.core import protocol as P
-from nbchannel.core.codec import decode_frame
+from nbchannel.core.codec import decode_frame, encode_frame
 from nbchannel.core.hub import Hub, HubConfig
 from nbchannel.core.message import Message
 from nbchannel.core.peer import Peer
@@ -557,3 +557,40 @@ def test_writes_queued_for_a_viewer_before_a_close_are_delivered_then_closed(hub
     got = drain(b)
     assert [m.value() for m in got if m.kind == P.APPEND] == list(range(1_000))
     assert kinds(got)[-1] == P.CLOSED
+
+
+def test_a_run_goes_as_one_frame_to_idle_viewers_and_through_the_queue_to_the_others(
+    hub: Hub,
+) -> None:
+    k = hub.connect_owner("k1")
+    idle, busy, writing = (hub.connect_subscriber() for _ in range(3))
+    send(hub, k, P.OPEN, "feed")
+    for p in (idle, busy, writing):
+        send(hub, p, P.SUBSCRIBE, "feed", scope="k1")
+        drain(p)
+    send(hub, k, P.SET, "feed", "title", key="t")
+    drain(idle)
+    drain(writing)  # busy still has the state update queued
+    frames: list[bytes] = []
+
+    def idle_socket(frame: bytes) -> bool:
+        frames.append(frame)
+        return True
+
+    def never(frame: bytes) -> bool:
+        raise AssertionError("a viewer with messages queued must get the run in order")
+
+    idle.send_now, busy.send_now = idle_socket, never
+    writing.send_now = lambda frame: False  # a write in flight: not idle
+    ch = hub.channels["k1", "feed"]
+    assert hub._append_run(ch, [Message.create(P.APPEND, "feed", i) for i in range(5)]) == 3
+
+    (frame,) = frames  # one frame for the whole run
+    got = decode_frame(frame)
+    assert [(m.offset, m.value()) for m in got] == [(i, i) for i in range(5)]
+    assert drain(idle) == []
+    in_order = decode_frame(encode_frame(drain(busy)))
+    assert kinds(in_order) == [P.SET] + [P.APPEND] * 5
+    assert [m.offset for m in decode_frame(encode_frame(drain(writing)))] == [0, 1, 2, 3, 4]
+    assert ch.head == 5 and [m.offset for m in ch.history] == [0, 1, 2, 3, 4]
+    assert ch.stats.messages_out == 3 + 3 * 5  # the state update, then the run to each

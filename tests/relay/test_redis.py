@@ -252,3 +252,41 @@ async def test_presence_expires_when_a_relay_dies(redis: RedisServer, owner_clie
         print(f"relay b's viewers no longer counted {expired:.2f} s after it was killed")
         for v in (*viewers, moved):
             await v.close()
+
+
+@run_async
+async def test_a_busy_channel_goes_in_batches_every_viewer_gets_every_item_in_order(
+    redis: RedisServer, owner_client
+) -> None:
+    # "busy" from 3 viewers on: the owner's writes wait 30 ms to join a batch, and each
+    # batch reaches a viewer that keeps up as one frame
+    busy = ["--busy-viewers", "3", "--batch-ms", "30"]
+    with (
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=busy) as a,
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=busy) as b,
+    ):
+        ch = hub_channel("lecture", owner_client(a.url))
+        ch.set("title", "waves")
+        assert ch.flush(10)
+        viewers = [await Viewer.connect(r.ws_url, token="t-student") for r in (a, b, b)]
+        views = [await v.subscribe("hub", "lecture") for v in viewers]
+        for v, view in zip(viewers, views, strict=True):
+            await v.wait_for(lambda view=view: view.state.get("title") == "waves")
+        wait_until(lambda: ch.viewers == 3)
+        frames_before = [v.frames for v in viewers]
+        for i in range(600):  # 600 items over ~0.6 s: about 20 batches
+            ch.append({"i": i})
+            if i % 10 == 9:
+                await asyncio.sleep(0.01)
+        ch.set("title", "sound")
+        assert ch.flush(10)
+        for v, view in zip(viewers, views, strict=True):
+            await v.wait_for(lambda view=view: view.state.get("title") == "sound", timeout=15)
+            assert [o for o, _ in view.items] == list(range(600))
+            assert [x["i"] for _, x in view.items] == list(range(600))
+            assert not view.duplicates and not view.gaps
+        # batched: far fewer frames than items reached each viewer
+        for v, before in zip(viewers, frames_before, strict=True):
+            assert v.frames - before < 60, v.frames - before  # (about 110 one by one)
+        for v in viewers:
+            await v.close()
