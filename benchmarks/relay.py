@@ -68,6 +68,7 @@ class _View:
 
     urls: list[str]
     sock: socket.socket | None = None
+    state: str = "closed"  # connecting, upgrading, open
     buf: bytearray = field(default_factory=bytearray)
     subscribed: bool = False
     epoch: int | None = None
@@ -124,17 +125,59 @@ class _Worker:
         self._by_fd: dict[int, _View] = {}
 
     def connect(self, v: _View) -> None:
-        """Open ``v``'s WebSocket to its first URL and subscribe (resuming if it had items)."""
-        v.sock, leftover = _ws_connect(v.urls[0])
-        v.buf = bytearray(leftover)
-        self._by_fd[v.sock.fileno()] = v
-        self.poller.register(v.sock.fileno(), select.EPOLLIN)
+        """Start ``v``'s WebSocket to its first URL without waiting: the connection, the
+        upgrade and the subscription (resuming if it had items) go on in :meth:`poll`."""
+        parts = urlsplit(v.urls[0])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        sock.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80))
+        v.sock, v.buf, v.state = sock, bytearray(), "connecting"
+        self._by_fd[sock.fileno()] = v
+        self.poller.register(sock.fileno(), select.EPOLLOUT)
+
+    def _connected(self, v: _View) -> None:
+        """The TCP connection is up (or failed): send the upgrade request."""
+        assert v.sock is not None
+        if v.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self._closed(v)
+            return
+        parts = urlsplit(v.urls[0])
+        key = base64.b64encode(os.urandom(16)).decode()
+        v.sock.send(
+            (
+                f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        v.state = "upgrading"
+        self.poller.modify(v.sock.fileno(), select.EPOLLIN)
+
+    def _upgraded(self, v: _View) -> None:
+        """Read the upgrade response; once whole, subscribe and read on."""
+        assert v.sock is not None
+        try:
+            data = v.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._closed(v)
+            return
+        v.buf += data
+        head, sep, rest = bytes(v.buf).partition(b"\r\n\r\n")
+        if not sep:
+            return
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(f"{v.urls[0]}: {head.decode(errors='replace').splitlines()[0]}")
+        v.buf, v.state = bytearray(rest), "open"
         offset = v.next if v.epoch is not None else None
         sub = Message(P.SUBSCRIBE, NAME, scope=SCOPE, epoch=v.epoch, offset=offset)
         frame = encode_frame([sub])
         key = os.urandom(4)
         v.sock.sendall(_client_header(len(frame), key) + _mask(frame, key, 0))
-        self.read(v)  # what came with the handshake
 
     def read(self, v: _View) -> None:
         """Read what ``v``'s socket has and hand each complete message to :meth:`on_frame`."""
@@ -181,13 +224,14 @@ class _Worker:
                 self.poller.unregister(v.sock.fileno())
             v.sock.close()
             v.sock = None
+        v.state = "closed"
         self.on_frame(v, None)
 
     def on_frame(self, v: _View, data: bytes | bytearray | str | None) -> None:
         now_ns = time.time_ns()
         if data is None:
             if not self.stopping:
-                v.down_ns = now_ns
+                v.down_ns = v.down_ns or now_ns  # (a failed reconnect keeps the first)
                 v.urls.append(v.urls.pop(0))  # the other relay
                 self.reconnects += 1
                 self.connect(v)
@@ -284,8 +328,14 @@ class _Worker:
         """Read every socket that has data, waiting up to ``timeout`` seconds."""
         for fd, _ in self.poller.poll(timeout):
             v = self._by_fd.get(fd)
-            if v is not None:
+            if v is None:
+                continue
+            if v.state == "open":
                 self.read(v)
+            elif v.state == "connecting":
+                self._connected(v)
+            else:
+                self._upgraded(v)
 
 
 def _worker(urls: list[list[str]], pipe: Connection) -> None:
@@ -311,33 +361,6 @@ def _worker(urls: list[list[str]], pipe: Connection) -> None:
     for v in w.views:
         if v.sock is not None:
             v.sock.close()
-
-
-def _ws_connect(url: str) -> tuple[socket.socket, bytes]:
-    """A blocking WebSocket upgrade to ``ws://host:port/path``; the socket (non-blocking
-    afterwards) and what arrived after the response head."""
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=30)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError(f"{url}: closed during the handshake")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(f"{url}: {head.decode(errors='replace').splitlines()[0]}")
-    sock.setblocking(False)
-    return sock, rest
 
 
 def _relay_rss(relays: list[RelayProcess]) -> int:

@@ -429,6 +429,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--event-rate", type=float, default=20.0, help="events/s per user (0: no cap)")
     p.add_argument("--history-items", type=int, default=10_000)
     p.add_argument(
+        "--state-bytes",
+        type=int,
+        default=HubConfig.state_bytes,
+        help="retained state per channel, in bytes (a set() beyond it is refused)",
+    )
+    p.add_argument(
         "--frames-per-second",
         type=int,
         default=HubConfig.frames_per_second,
@@ -467,7 +473,11 @@ async def serve(args: argparse.Namespace) -> None:
         auth = OpenAuth()
     else:
         raise SystemExit("choose --auth (jupyterhub, tokens or open)")
-    config = HubConfig(history_items=args.history_items, frames_per_second=args.frames_per_second)
+    config = HubConfig(
+        history_items=args.history_items,
+        frames_per_second=args.frames_per_second,
+        state_bytes=args.state_bytes,
+    )
     relay = Relay(auth, config=config, event_rate=args.event_rate)
     if args.redis:
         from .engine import RedisEngine
@@ -482,7 +492,8 @@ async def serve(args: argparse.Namespace) -> None:
         )
         await relay.engine.start()
     app = make_app(relay, base, hub_auth=hub_auth)
-    server = app.listen(port, ip, max_buffer_size=1 << 31)
+    # a relay that dies sends its viewers here all at once: room for them in the backlog
+    server = app.listen(port, ip, max_buffer_size=1 << 31, backlog=2048)
     print(f"nbchannel relay {__version__} listening on http://{ip}:{port}{base}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

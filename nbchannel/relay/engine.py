@@ -166,6 +166,8 @@ class RedisEngine:
         self.batch_delay = batch_delay
         self.busy_viewers = busy_viewers
         self._watchers: dict[str, int] = {}
+        #: Sizes of the state keys owners on this relay wrote, by channel.
+        self._state_sizes: dict[str, dict[str, int]] = {}
         self.redis: aioredis.Redis = aioredis.from_url(url)
         self._open_sha = self.redis.register_script(_OPEN)
         self._write = self.redis.register_script(_WRITE)
@@ -379,9 +381,15 @@ class RedisEngine:
                         peer, UnknownChannel(f"channel {m.channel!r} is not open"), m
                     )
                     continue
-                if kind in P.STATE_KINDS and m.key is None:
-                    self.hub.send_error(peer, MalformedFrame(f"{kind!r} needs a key"), m)
-                    continue
+                if kind in P.STATE_KINDS:
+                    if m.key is None:
+                        self.hub.send_error(peer, MalformedFrame(f"{kind!r} needs a key"), m)
+                        continue
+                    try:
+                        self._count_state(m)
+                    except LimitExceeded as exc:
+                        self.hub.send_error(peer, exc, m)
+                        continue
                 if run is not None and (run[0] != m.channel or run[1] != epoch):
                     await self._store(*run)
                     run = None
@@ -405,6 +413,24 @@ class RedisEngine:
                 self.hub.receive(peer, [m])
         if run is not None:
             await self._store(*run)
+
+    def _count_state(self, m: Message) -> None:
+        """Keep the state an owner writes within the hub's ``state_bytes``, as the server's
+        hub does: checked here, before Redis, since every relay's replica must take it."""
+        sizes = self._state_sizes.setdefault(m.channel, {})
+        key = m.key or ""
+        if m.kind == P.UNSET:
+            sizes.pop(key, None)
+            return
+        limit = self.hub.config.state_bytes
+        total = sum(sizes.values()) - sizes.get(key, 0) + m.nbytes
+        if total > limit:
+            raise LimitExceeded(
+                f"channel {m.channel!r}: state would grow to {total} bytes, over the relay's "
+                f"limit of {limit} (--state-bytes); keep fewer or smaller keys, or use "
+                "append() for growing data"
+            )
+        sizes[key] = m.nbytes
 
     async def _store(self, name: str, epoch: int, writes: list[str | bytes]) -> None:
         """Store a run of writes to one channel and publish them, in one script call."""
@@ -434,6 +460,8 @@ class RedisEngine:
             ],
         )
         epoch, top = int(epoch_b), int(top_b)
+        if not resumed:
+            self._state_sizes.pop(m.channel, None)  # a new epoch: the state is sent afresh
         self.owners.setdefault(m.channel, {})[peer] = epoch
         peer.channels.add((HUB_SCOPE, m.channel))
         opened: P.OpenedPayload = {
@@ -562,7 +590,11 @@ class RedisEngine:
     def _apply(self, ch: Channel, msg: Message, off: int) -> None:
         if msg.kind == P.APPEND:
             ch.head = off
-        self.hub._write(ch, msg.replace(offset=None) if msg.kind != P.APPEND else msg)
+        try:
+            self.hub._write(ch, msg.replace(offset=None) if msg.kind != P.APPEND else msg)
+        except NbChannelError as exc:  # over this relay's limits: skip it, keep the rest
+            log.warning("channel %r: %s not applied: %s", ch.name, msg.kind, exc)
+            return
         self.applied_messages += 1
 
     def _reopen(self, ch: Channel, epoch: int, items: int) -> None:

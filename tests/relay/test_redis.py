@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from nbchannel.core import protocol as P
+from nbchannel.errors import LimitExceeded
 from nbchannel.testing.relay import RedisServer, RelayProcess
 from nbchannel.testing.viewer import Viewer
 
@@ -288,5 +290,40 @@ async def test_a_busy_channel_goes_in_batches_every_viewer_gets_every_item_in_or
         # batched: far fewer frames than items reached each viewer
         for v, before in zip(viewers, frames_before, strict=True):
             assert v.frames - before < 60, v.frames - before  # (about 110 one by one)
+        for v in viewers:
+            await v.close()
+
+
+@run_async
+async def test_state_over_the_limit_is_refused_to_the_owner_and_nothing_else_is_lost(
+    redis: RedisServer, owner_client
+) -> None:
+    small = ["--state-bytes", "2000"]
+    with (
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=small) as a,
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=small) as b,
+    ):
+        ch = hub_channel("board", owner_client(a.url))
+        ch.set("title", "kept")
+        assert ch.flush(10)
+        viewers = [await Viewer.connect(r.ws_url, token="t-student") for r in (a, b)]
+        views = [await v.subscribe("hub", "board") for v in viewers]
+        # the kernel learnt the relay's limit when it connected: refused at the call
+        with pytest.raises(LimitExceeded, match="would make its retained state"):
+            ch.set("poster", "x" * 5000)
+        # a kernel that sends it anyway is refused by the relay, before Redis and replicas
+        ch._send(ch._message(P.SET, "x" * 5000, key="poster"))
+        for i in range(20):
+            ch.append(i)
+        ch.set("title", "still live")
+        assert ch.flush(10)
+        wait_until(lambda: "state would grow to" in ch.last_error)
+        assert "--state-bytes" in ch.last_error
+        for v, view in zip(viewers, views, strict=True):
+            await v.wait_for(lambda view=view: view.state.get("title") == "still live")
+            assert "poster" not in view.state
+            assert [x for _, x in view.items] == list(range(20))
+        for r in (a, b):
+            assert "not applied" not in r.log() and "Traceback" not in r.log()
         for v in viewers:
             await v.close()
