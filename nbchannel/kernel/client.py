@@ -71,6 +71,8 @@ log = logging.getLogger("nbchannel")
 _MiB = 1024 * 1024
 _IOV_MAX = 512
 _SOCKET_BUFFER = 4 * _MiB
+#: A connection that lasted this long (seconds) had worked: after it drops, reconnect at once.
+_STABLE = 2.0
 ChannelKey = tuple["str | None", str]
 #: Kinds kept until the hub acknowledges them, to be re-sent or reported after a reconnect
 #: (state is re-sent whole on every reconnect anyway).
@@ -328,7 +330,7 @@ class HubClient:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0) * random.uniform(0.8, 1.2)
                 continue
-            delay = 0.05
+            connected_at = time.monotonic()
             try:
                 self._pump(sock)
             except (OSError, FrameError, ConnectionError) as exc:
@@ -352,7 +354,11 @@ class HubClient:
             if not self._stopping:
                 self.reconnects += 1
                 self._set_status("reconnecting", self.last_error)
+                if time.monotonic() - connected_at > _STABLE:
+                    delay = 0.05  # it had worked: try again at once
                 self._sleep(delay)
+                # a hub that accepts and drops at once (its storage down) is not hammered
+                delay = min(delay * 2, 5.0) * random.uniform(0.8, 1.2)
 
     def _set_status(self, status: Status, error: str = "") -> None:
         with self._lock:

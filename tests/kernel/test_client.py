@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import threading
 import time
@@ -361,6 +362,42 @@ def test_wrong_secret_is_reported_and_never_connects(ht: HubThread) -> None:
 
 
 # -- reconnecting ------------------------------------------------------------------------
+
+
+def test_a_hub_that_drops_every_connection_at_once_is_not_hammered(runtime_dir: Path) -> None:
+    path = str(runtime_dir / "drops.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(64)
+    server.settimeout(0.05)
+    accepted: list[float] = []
+    stop = threading.Event()
+
+    def accept_and_drop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(time.monotonic())
+            conn.close()
+
+    thread = threading.Thread(target=accept_and_drop, daemon=True)
+    thread.start()
+    client = HubClient(HubAddress("unix", path=path), "0" * 64, KERNEL)
+    try:
+        LiveChannel("x", transport=client)
+        time.sleep(3)
+        # the wait doubles from 50 ms after each connection that did not last: about 7
+        # attempts in 3 s, not one every 50 ms (60)
+        assert 3 <= len(accepted) <= 10, len(accepted)
+        assert accepted[-1] - accepted[-2] > 0.4
+        assert client.status == "reconnecting"
+    finally:
+        client.close()
+        stop.set()
+        thread.join()
+        server.close()
 
 
 def test_reconnects_to_a_restarted_server_and_restores_state(
