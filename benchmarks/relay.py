@@ -376,11 +376,14 @@ def run(
     kill: bool = False,
     frames_per_second: int | None = None,
     batch_ms: float | None = None,
+    busy_viewers: int | None = None,
 ) -> dict[str, Any]:
     """One run; returns the figures (and prints them)."""
     extra = ["--frames-per-second", str(frames_per_second)] if frames_per_second else []
     if batch_ms is not None:
         extra += ["--batch-ms", str(batch_ms)]
+    if busy_viewers is not None:
+        extra += ["--busy-viewers", str(busy_viewers)]
     with (
         RedisServer(tempfile.mkdtemp(prefix="nbc-bench-")) as redis,
         RelayProcess(redis=redis.url, relay_id="a", extra=extra) as a,
@@ -501,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="viewer processes")
     p.add_argument("--frames-per-second", type=int, default=None, help="relay frame budget")
     p.add_argument("--batch-ms", type=float, default=None, help="relay --batch-ms")
+    p.add_argument("--busy-viewers", type=int, default=None, help="relay --busy-viewers")
     p.add_argument("--quick", action="store_true", help="20 viewers, 2 s + 2 s (proves it runs)")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
@@ -510,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "frames_per_second": args.frames_per_second,
         "batch_ms": args.batch_ms,
+        "busy_viewers": args.busy_viewers,
     }
     results = [run(args.viewers, args.rate, args.seconds, **common)]
     if args.kill_seconds > 0:
