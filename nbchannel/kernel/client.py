@@ -31,6 +31,7 @@ channel the hub resumed (the same server, which may have processed part of them)
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -42,6 +43,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -84,6 +86,33 @@ NOTICE_INTERVAL = 0.5
 #: How long after a reconnect the queue waits for the hub to answer the re-opened channels
 #: before it reports what it held back as lost and carries on.
 _HOLD_TIMEOUT = 10.0
+
+
+#: Hub clients of this process, delivered to at interpreter exit.
+_open_clients: weakref.WeakSet[HubClient] = weakref.WeakSet()
+#: Seconds the interpreter's exit waits for writes to reach a connected hub.
+ENV_EXIT_FLUSH = "NBCHANNEL_EXIT_FLUSH"
+
+
+def _deliver_at_exit() -> None:
+    """At interpreter exit, give every connected hub client up to ``NBCHANNEL_EXIT_FLUSH``
+    seconds (5 by default) to deliver what was written: a script that appends and ends, or
+    a kernel shut down, loses nothing its hub could still take."""
+    try:
+        timeout = float(os.environ.get(ENV_EXIT_FLUSH, "5"))
+    except ValueError:
+        timeout = 5.0
+    deadline = time.monotonic() + timeout
+    for client in list(_open_clients):
+        # connecting (a script that ends at once) or connected; a hub found unreachable
+        # ("reconnecting") is not waited for
+        while client.status in ("connecting", "connected") and client.pending():
+            left = deadline - time.monotonic()
+            if left <= 0 or client.flush(min(left, 0.05)):
+                break
+
+
+atexit.register(_deliver_at_exit)
 
 
 def find_kernel_id() -> str:
@@ -187,6 +216,7 @@ class HubClient:
         self.recycle_buffers = True
         self._thread = threading.Thread(target=self._run, name=IO_THREAD_NAME, daemon=True)
         self._thread.start()
+        _open_clients.add(self)
 
     @classmethod
     def from_environment(cls, **options: Any) -> HubClient:
@@ -285,9 +315,20 @@ class HubClient:
             "reconnects": self.reconnects,
         }
 
+    def pending(self) -> bool:
+        """Whether anything written is not yet confirmed by the hub."""
+        with self._lock:
+            return bool(
+                self._outbox
+                or self._control
+                or self._busy
+                or (self._unacked and self._acks_on)
+            )
+
     def close(self) -> None:
         """Stop the I/O thread and the event thread (the process is exiting, or a test is
         done)."""
+        _open_clients.discard(self)
         self._stopping = True
         with self._lock:
             self._wake_locked()

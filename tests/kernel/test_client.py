@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -359,6 +360,39 @@ def test_wrong_secret_is_reported_and_never_connects(ht: HubThread) -> None:
         assert ht.call(lambda: ht.hub.channels) == {}
     finally:
         client.close()
+
+
+# -- interpreter exit --------------------------------------------------------------------
+
+_SCRIPT = """
+import sys
+from nbchannel import LiveChannel
+from nbchannel.core.address import HubAddress
+from nbchannel.kernel.client import HubClient
+
+client = HubClient(HubAddress.parse(sys.argv[1]), sys.argv[2], "k-exit")
+ch = LiveChannel("run", transport=client, history=100_000)
+for i in range(20_000):
+    ch.append(i)
+"""
+
+
+def test_a_script_that_appends_and_ends_delivers_everything(ht: HubThread) -> None:
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    args = [sys.executable, "-c", _SCRIPT, str(listener.address), listener.secret]
+    subprocess.run(args, check=True, timeout=60)
+    # the script neither flushed nor closed: its exit waited for the hub to take it all
+    channel = ht.call(lambda: ht.hub.channels["k-exit", "run"])
+    assert ht.call(lambda: channel.head) == 20_000
+    assert [m.value() for m in list(channel.history)[-3:]] == [19_997, 19_998, 19_999]
+
+
+def test_exit_does_not_wait_for_an_unreachable_hub(runtime_dir: Path) -> None:
+    nowhere = str(HubAddress("unix", path=str(runtime_dir / "nobody.sock")))
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", _SCRIPT, nowhere, "0" * 64], check=True, timeout=60)
+    assert time.monotonic() - start < 4  # well under the 5 s it would wait for a hub
 
 
 # -- reconnecting ------------------------------------------------------------------------
