@@ -319,10 +319,7 @@ class HubClient:
         """Whether anything written is not yet confirmed by the hub."""
         with self._lock:
             return bool(
-                self._outbox
-                or self._control
-                or self._busy
-                or (self._unacked and self._acks_on)
+                self._outbox or self._control or self._busy or (self._unacked and self._acks_on)
             )
 
     def close(self) -> None:
