@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -30,13 +31,22 @@ def redis() -> Iterator[RedisServer]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def two_relays(redis: RedisServer) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+@contextlib.contextmanager
+def relays(
+    redis: RedisServer, extra: list[str] | None = None
+) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+    """Relays "a" and "b" on ``redis``, started with the options ``extra``."""
     with (
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a") as a,
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b") as b,
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=extra) as a,
+        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=extra) as b,
     ):
         yield a, b
+
+
+@pytest.fixture
+def two_relays(redis: RedisServer) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+    with relays(redis) as pair:
+        yield pair
 
 
 @run_async
@@ -221,10 +231,7 @@ async def test_presence_expires_when_a_relay_dies(redis: RedisServer, owner_clie
     them once it is older than ``--presence-ttl``, though nothing else changes."""
     ttl = 2.0
     extra = ["--presence-ttl", str(ttl)]
-    with (
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=extra) as a,
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=extra) as b,
-    ):
+    with relays(redis, extra) as (a, b):
         ch = hub_channel("room", owner_client(a.url))
         ch.set("topic", "presence")
         assert ch.flush(10)
@@ -263,10 +270,7 @@ async def test_a_busy_channel_goes_in_batches_every_viewer_gets_every_item_in_or
     # "busy" from 3 viewers on: the owner's writes wait 30 ms to join a batch, and each
     # batch reaches a viewer that keeps up as one frame
     busy = ["--busy-viewers", "3", "--batch-ms", "30"]
-    with (
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=busy) as a,
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=busy) as b,
-    ):
+    with relays(redis, busy) as (a, b):
         ch = hub_channel("lecture", owner_client(a.url))
         ch.set("title", "waves")
         assert ch.flush(10)
@@ -299,10 +303,7 @@ async def test_state_over_the_limit_is_refused_to_the_owner_and_nothing_else_is_
     redis: RedisServer, owner_client
 ) -> None:
     small = ["--state-bytes", "2000"]
-    with (
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="a", extra=small) as a,
-        RelayProcess(tokens=TOKENS, redis=redis.url, relay_id="b", extra=small) as b,
-    ):
+    with relays(redis, small) as (a, b):
         ch = hub_channel("board", owner_client(a.url))
         ch.set("title", "kept")
         assert ch.flush(10)
