@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -494,6 +495,7 @@ async def serve(args: argparse.Namespace) -> None:
     app = make_app(relay, base, hub_auth=hub_auth)
     # a relay that dies sends its viewers here all at once: room for them in the backlog
     server = app.listen(port, ip, max_buffer_size=1 << 31, backlog=2048)
+    _quiet_gc()
     print(f"nbchannel relay {__version__} listening on http://{ip}:{port}{base}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -504,6 +506,23 @@ async def serve(args: argparse.Namespace) -> None:
     server.stop()
     if relay.engine is not None:
         await relay.engine.stop()
+
+
+#: Allocations between young-generation collections (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def _quiet_gc() -> None:
+    """Keep the cyclic garbage collector from pausing a fan-out: what exists once the
+    relay is up stays out of every collection (``gc.freeze``), and the young generation is
+    collected every 50,000 allocations instead of 700, so the short-lived objects of a
+    batch die before a collection promotes them to the older generations. Fanning out to
+    500 viewers, a relay with the default settings paused 2-80 ms about once a second;
+    with these, a few times in 20 s."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

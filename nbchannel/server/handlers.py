@@ -331,6 +331,10 @@ def _send(stream: IOStream, data: bytes) -> Awaitable[None]:
     return stream.write(memoryview(data)[sent:])
 
 
+#: The frame of the fan-out under way and its bytes on the wire (built for the first viewer).
+_last_fanout: tuple[bytes, bytes] = (b"", b"")
+
+
 def send_if_idle(handler: WebSocketHandler, frame: bytes) -> bool:
     """Send ``frame`` as one binary message now if the WebSocket has nothing waiting to be
     written (and frames go the direct path); False, and nothing sent, otherwise.
@@ -347,8 +351,13 @@ def send_if_idle(handler: WebSocketHandler, frame: bytes) -> bool:
     stream = conn.stream
     if stream is None or stream.writing():
         return False
+    global _last_fanout
+    last, data = _last_fanout
+    if last is not frame:  # the first viewer of this fan-out: header and frame, once
+        data = _ws_header(len(frame)) + frame
+        _last_fanout = (frame, data)
     try:
-        rest = _send(stream, _ws_header(len(frame)) + frame)
+        rest = _send(stream, data)
     except (StreamClosedError, OSError):
         return False  # closing: the peer is about to be disconnected
     if isinstance(rest, asyncio.Future):
