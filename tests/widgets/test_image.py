@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nbchannel.core import protocol as P
 from nbchannel.kernel.channel import Event
@@ -227,6 +230,49 @@ BAD_ARGUMENTS = [
         id="frame-ragged",
     ),
     pytest.param(
+        {"encoding": "gif"},
+        ValueError,
+        "LiveImage(encoding=...) must be 'raw' or 'jpeg' or 'png', got str 'gif'",
+        id="encoding-gif",
+    ),
+    pytest.param(
+        {"encoding": None},
+        TypeError,
+        "LiveImage(encoding=...) must be 'raw' or 'jpeg' or 'png', got None",
+        id="encoding-none",
+    ),
+    pytest.param(
+        {"encoding": "jpeg", "quality": 0},
+        ValueError,
+        "LiveImage(quality=...) must be an integer from 1 to 100 (or None), got int 0",
+        id="quality-0",
+    ),
+    pytest.param(
+        {"encoding": "jpeg", "quality": 101},
+        ValueError,
+        "LiveImage(quality=...) must be an integer from 1 to 100 (or None), got int 101",
+        id="quality-101",
+    ),
+    pytest.param(
+        {"encoding": "jpeg", "quality": 0.8},
+        TypeError,
+        "LiveImage(quality=...) must be an integer from 1 to 100 (or None), got float 0.8",
+        id="quality-float",
+    ),
+    pytest.param(
+        {"encoding": "jpeg", "quality": True},
+        TypeError,
+        "LiveImage(quality=...) must be an integer from 1 to 100 (or None), got bool True",
+        id="quality-bool",
+    ),
+    pytest.param(
+        {"quality": 50},
+        ValueError,
+        "LiveImage(quality=...) must be None with encoding='raw' (it sets JPEG quality), "
+        "got int 50",
+        id="quality-without-jpeg",
+    ),
+    pytest.param(
         {"frame": np.zeros((0, 4, 3), np.uint8)},
         ValueError,
         "LiveImage(frame=...) must be an image of at least one pixel, got ndarray of shape "
@@ -305,3 +351,116 @@ def test_nested_lists_and_numpy_arguments_are_accepted(watch: Watch) -> None:
     assert view._config == {"width": 64, "pixelated": True}
     assert [type(v) for v in view._config.values()] == [int, bool]
     np.testing.assert_array_equal(shown(watch(view))["image"], [[0, 255], [255, 0]])
+
+
+# -- encoding="jpeg" | "png": the kernel encodes numpy frames with Pillow -------------------
+
+
+def gradient(shape: tuple[int, ...]) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A smooth test picture (JPEG keeps smooth pictures close to the original)."""
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    planes = [xx * 255 // (w - 1), yy * 255 // (h - 1), (xx + yy) * 255 // (w + h - 2), 255 - xx]
+    channels = shape[2] if len(shape) == 3 else 1
+    return np.stack(planes[:channels], -1).reshape(shape).astype(np.uint8)
+
+
+def decoded(data: bytes) -> tuple[str, np.ndarray[Any, Any]]:
+    image = Image.open(io.BytesIO(data))
+    return image.format or "", np.asarray(image)
+
+
+SHAPES = [(48, 64, 3), (48, 64, 4), (48, 64), (48, 64, 1)]
+SHAPE_IDS = ["rgb", "rgba", "gray", "gray1"]
+
+
+def test_the_default_encoding_is_raw_and_quality_80_for_jpeg() -> None:
+    view = LiveImage()
+    assert (view.encoding, view.quality) == ("raw", 80)
+    assert LiveImage(encoding="jpeg").quality == 80
+    assert LiveImage(encoding="jpeg", quality=np.int64(35)).quality == 35
+    assert "encoding" not in LiveImage(encoding="png")._config  # the page reads the frame
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_png_frames_decode_to_the_same_pixels(shape: tuple[int, ...], watch: Watch) -> None:
+    frame = gradient(shape)
+    view = LiveImage(encoding="png")
+    view.show(frame)
+    got = shown(watch(view))
+    assert list(got) == ["png"]
+    fmt, pixels = decoded(got["png"])
+    assert fmt == "PNG"
+    np.testing.assert_array_equal(pixels, frame[:, :, 0] if shape[-1:] == (1,) else frame)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_jpeg_frames_decode_close_to_the_original(shape: tuple[int, ...], watch: Watch) -> None:
+    frame = gradient(shape)
+    view = LiveImage(frame, encoding="jpeg")
+    got = shown(watch(view))
+    assert list(got) == ["jpeg"]
+    fmt, pixels = decoded(got["jpeg"])
+    assert fmt == "JPEG"
+    # grayscale stays one channel; alpha is dropped
+    expected = frame.reshape(shape[:2]) if len(shape) == 2 or shape[2] == 1 else frame[:, :, :3]
+    assert pixels.shape == expected.shape
+    error = np.abs(pixels.astype(int) - expected.astype(int))
+    assert error.mean() < 3 and error.max() < 40, (error.mean(), error.max())
+
+
+def test_jpeg_quality_trades_size_for_fidelity(watch: Watch) -> None:
+    rng = np.random.default_rng(1)
+    frame = np.clip(gradient((96, 128, 3)) + rng.integers(-20, 20, (96, 128, 3)), 0, 255)
+    errors, sizes = [], []
+    for quality in (10, 95):
+        data = shown(watch(LiveImage(frame, encoding="jpeg", quality=quality)))["jpeg"]
+        sizes.append(len(data))
+        errors.append(np.abs(decoded(data)[1].astype(int) - frame).mean())
+    assert sizes[0] < sizes[1] / 2
+    assert errors[0] > errors[1] * 1.3
+
+
+def test_float_and_bool_frames_are_encoded_as_uint8(watch: Watch) -> None:
+    view = LiveImage(np.array([[0.0, 0.5], [1.0, 2.0]]), encoding="png")
+    np.testing.assert_array_equal(decoded(shown(watch(view))["png"])[1], [[0, 128], [255, 255]])
+    view.show(np.array([[True, False]]))
+    np.testing.assert_array_equal(decoded(shown(watch(view))["png"])[1], [[255, 0]])
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "png"])
+@pytest.mark.parametrize(("data", "key"), [(PNG, "png"), (JPEG, "jpeg")], ids=["png", "jpeg"])
+def test_png_and_jpeg_bytes_are_sent_as_they_are_whatever_the_encoding(
+    encoding: str, data: bytes, key: str, watch: Watch
+) -> None:
+    view = LiveImage(encoding=encoding)  # type: ignore[arg-type]
+    view.show(data)
+    assert shown(watch(view)) == {key: data}
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "png"])
+def test_bad_frames_are_refused_before_encoding(encoding: str, watch: Watch) -> None:
+    view = LiveImage(encoding=encoding)  # type: ignore[arg-type]
+    assert_refused(
+        lambda: view.show(np.zeros((2, 2, 2), np.uint8)),
+        ValueError,
+        "LiveImage.show(frame=...) must be an image of shape H×W, H×W×1, H×W×3 (RGB) or "
+        "H×W×4 (RGBA), got ndarray of shape (2, 2, 2) and dtype uint8",
+    )
+    assert watch(view).messages == []
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "png"])
+def test_without_pillow_encoding_is_refused_at_the_call(
+    encoding: str, monkeypatch: pytest.MonkeyPatch, transport: FakeTransport
+) -> None:
+    monkeypatch.setitem(sys.modules, "PIL", None)  # `import PIL...` now raises ImportError
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    assert_refused(
+        lambda: LiveImage(encoding=encoding),  # type: ignore[arg-type]
+        ImportError,
+        f"LiveImage(encoding={encoding!r}) encodes frames with Pillow, which is not "
+        'installed: pip install "nbchannel[image]"',
+    )
+    assert transport.registered == []
+    LiveImage(np.zeros((2, 2), np.uint8))  # raw frames need no Pillow
