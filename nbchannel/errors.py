@@ -25,6 +25,7 @@ __all__ = [
     "ChannelError",
     "EncodeError",
     "EventsNotLive",
+    "FlowTimeout",
     "FrameError",
     "FrameTooLarge",
     "LimitExceeded",
@@ -117,3 +118,11 @@ class EventsNotLive(ChannelError, TimeoutError):
     """
 
     code = "events-not-live"
+
+
+class FlowTimeout(ChannelError, TimeoutError):
+    """An ``append`` to a ``flow="block"`` channel waited ``block_timeout`` seconds for its
+    slowest viewer to catch up. Nothing was sent; the channel stays usable. It is a
+    ``TimeoutError`` too."""
+
+    code = "flow-timeout"

@@ -21,7 +21,7 @@ import { messageBytes, valueOf } from "./codec.js";
 
 /**
  * @typedef {import("./codec.js").Message} Message
- * @typedef {{epoch: number | null, head: number, tail: number, reset: boolean, waiting: boolean, state?: number}} SubscribedInfo
+ * @typedef {{epoch: number | null, head: number, tail: number, reset: boolean, waiting: boolean, state?: number, flow?: string, window?: number}} SubscribedInfo
  * @typedef {{kind: string, count: number, reason: string, offset?: number, end?: number}} GapInfo
  * @typedef {{offset: number, value: any, gap: GapInfo | null}} LogItem
  *
@@ -108,6 +108,8 @@ export class ChannelView {
     this.epoch = null;
     /** Offset of the next stream item expected. */
     this.nextOffset = 0;
+    /** On a `flow: "block"` channel, the offset last reported as consumed to the hub. */
+    this.consumedSent = 0;
     /** Whether a `subscribed` arrived (the hub's replay has begun). */
     this.ready = false;
     /** No kernel has the channel open (yet, or any more). */
@@ -207,6 +209,7 @@ export class ChannelView {
       this.pendingState = 0;
       this.state.clear();
       this.nextOffset = info.tail;
+      this.consumedSent = 0;
       this.log.clear(info.tail);
       this.info = info;
       this.epoch = info.epoch;

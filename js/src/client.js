@@ -946,6 +946,31 @@ export class ChannelClient {
     }
     if (rec === undefined) return; // unsubscribed meanwhile, or no channel (a heartbeat)
     rec.apply(m, rec.emitter(this.log));
+    if (m.kind === "append" && rec.info?.flow === "block") this._consumed(rec);
+  }
+
+  /**
+   * On a `flow: "block"` channel the kernel waits for its slowest view: say what this view
+   * has consumed (its handlers ran), every quarter window, and the rest once the messages
+   * that arrived together are applied.
+   * @param {ChannelRecord} rec
+   */
+  _consumed(rec) {
+    const step = Math.max(1, Math.floor((rec.info?.window ?? 64) / 4));
+    if (rec.nextOffset - rec.consumedSent >= step) this._sendConsumed(rec);
+    else if (rec.consumedTimer === null) {
+      rec.consumedTimer = this._timers.setTimeout(() => {
+        rec.consumedTimer = null;
+        this._sendConsumed(rec);
+      }, 0);
+    }
+  }
+
+  /** @param {ChannelRecord} rec */
+  _sendConsumed(rec) {
+    if (rec.nextOffset <= rec.consumedSent || !this._open || this._channels.get(rec.key) !== rec) return;
+    rec.consumedSent = rec.nextOffset;
+    this._queue(createMessage("consumed", rec.name, null, { scope: rec.scope, offset: rec.nextOffset }));
   }
 
   /**
@@ -1020,6 +1045,8 @@ class ChannelRecord extends ChannelView {
     this.subscribers = new Set();
     /** The timer that unsubscribes once no one came back (see ClientOptions.lingerMs). @type {any} */
     this.linger = null;
+    /** The timer that reports the rest of what a `flow: "block"` view consumed. @type {any} */
+    this.consumedTimer = null;
   }
 
   /**

@@ -660,3 +660,35 @@ describe("page config and the singleton", () => {
     }
   });
 });
+
+describe("flow control", () => {
+  test("a flow: block view reports what it consumed every quarter window, and the rest after the batch", async () => {
+    const s = setup();
+    const r = recorder();
+    s.client.subscribe("k1", "bulk", r.h);
+    s.t.open();
+    await tick();
+    const consumed = () => s.t.sent.filter((m) => m.kind === "consumed").map((m) => [m.channel, m.scope, m.offset]);
+    s.t.deliver(
+      ["subscribed", "bulk", { ...info(7), flow: "block", window: 8 }],
+      ...[0, 1, 2, 3, 4].map((i) => ["append", "bulk", i, { offset: i }]),
+    );
+    await tick();
+    assert.deepEqual(consumed(), [["bulk", "k1", 2], ["bulk", "k1", 4]]);
+    while (s.timers.pending.length) s.timers.fire();
+    await tick();
+    assert.deepEqual(consumed().at(-1), ["bulk", "k1", 5]);
+    assert.equal(r.calls.filter((c) => c[0] === "onAppend").length, 5);
+  });
+
+  test("other channels never report consumption", async () => {
+    const s = setup();
+    s.client.subscribe("k1", "plain", recorder().h);
+    s.t.open();
+    await tick();
+    s.t.deliver(["subscribed", "plain", info(7)], ...[0, 1, 2].map((i) => ["append", "plain", i, { offset: i }]));
+    while (s.timers.pending.length) s.timers.fire();
+    await tick();
+    assert.equal(s.t.sent.filter((m) => m.kind === "consumed").length, 0);
+  });
+});

@@ -72,6 +72,17 @@ class Channel:
         #: Appends are not queued for them: :meth:`take_replay` reads them from history.
         self.cursors: dict[Peer, int] = {}
         self.stats = ChannelStats(clock)
+        #: How a subscriber that falls behind is served (the opening owner's choice):
+        #: ``"drop"`` queues up to its bound, then drops with gap markers; ``"latest"``
+        #: queues only the newest stream item; ``"block"`` never drops (the owner waits
+        #: for credit: see :mod:`nbchannel.core.flow`).
+        self.flow: P.Flow = "drop"
+        #: For ``"block"``: stream items the slowest subscriber may be behind.
+        self.window = 0
+        #: For ``"block"``: each subscriber's next offset not yet consumed (it says so with
+        #: ``consumed``), and each owner's stream items taken since it opened the channel.
+        self.consumed: dict[Peer, int] = {}
+        self.received: dict[Peer, int] = {}
 
     @property
     def key(self) -> ChannelKey:
@@ -110,6 +121,7 @@ class Channel:
         self.history.clear()
         self.history_bytes = 0
         self.head = 0
+        self.consumed.clear()
 
     # -- writes (each returns the message to fan out) ---------------------------------
 
@@ -137,6 +149,11 @@ class Channel:
         if old is not None:
             self.state_bytes -= old.nbytes
         return msg.routed(self.scope, msg.offset)
+
+    def behind(self) -> int:
+        """For ``flow="block"``: how many stream items the slowest subscriber has still to
+        consume (0 with no subscriber)."""
+        return self.head - min(self.consumed.values()) if self.consumed else 0
 
     def append(self, msg: Message) -> Message:
         """Give ``msg`` the next offset and retain it in the bounded history."""
@@ -201,6 +218,10 @@ class Channel:
             "waiting": False,
             "state": len(self.state),
         }
+        if self.flow != "drop":
+            info["flow"] = self.flow
+            if self.flow == "block":
+                info["window"] = self.window
         out = [Message.create(P.SUBSCRIBED, self.name, info, scope=self.scope)]
         out.extend(self.state.values())
         start = tail if reset else min(since, head)  # type: ignore[type-var]

@@ -162,8 +162,10 @@ class Hub:
                 continue
             if peer.role == "owner":
                 ch.owners.discard(peer)
+                ch.received.pop(peer, None)
             else:
                 ch.subscribers.discard(peer)
+                self._forget_consumer(ch, peer)
                 self._presence(ch)
             self._collect(ch)
         peer.channels.clear()
@@ -194,6 +196,7 @@ class Hub:
         run_name: str | None = None
         run_scope: str | None = None
         run_in = run_out = 0
+        credit: set[Channel] = set()
         write_kinds = P.WRITE_KINDS
         for msg in messages:
             try:
@@ -207,6 +210,9 @@ class Hub:
                         run_name, run_scope = msg.channel, msg.scope
                     run_out += self._write(run, msg)
                     run_in += 1
+                    if run.flow == "block" and msg.kind == P.APPEND:
+                        run.received[peer] = run.received.get(peer, 0) + 1
+                        credit.add(run)
                 else:
                     if run is not None:
                         _count_rates(run, run_in, run_out)
@@ -220,6 +226,16 @@ class Hub:
                 self.send_error(peer, ChannelError("internal error; see the server log"), msg)
         if run is not None:
             _count_rates(run, run_in, run_out)
+        for ch in credit:
+            self._credit(ch, (peer,))
+
+    def _credit(self, ch: Channel, owners: Iterable[Peer] | None = None) -> None:
+        """Tell the owners of a ``flow="block"`` channel where its slowest subscriber is
+        and how many of their items the hub has taken (coalesced: one queued per owner)."""
+        behind, viewers = ch.behind(), len(ch.consumed)
+        for owner in ch.owners if owners is None else owners:
+            info = {"received": ch.received.get(owner, 0), "behind": behind, "viewers": viewers}
+            owner.outbox.put(Message.create(P.CREDIT, ch.name, info, scope=_reply_scope(self, ch)))
 
     def send_error(self, peer: Peer, exc: NbChannelError, about: Message | None = None) -> None:
         """Queue an ``error`` message for ``peer``."""
@@ -283,6 +299,10 @@ class Hub:
         cfg = self.config
         items = min(_opt_int(options, "history_items", cfg.history_items), cfg.history_items)
         nbytes = min(_opt_int(options, "history_bytes", cfg.history_bytes), cfg.history_bytes)
+        flow = options.get("flow", "drop")
+        if flow not in P.FLOWS:
+            raise MalformedFrame(f"'open' option 'flow' must be one of {P.FLOWS}, not {flow!r}")
+        window = _opt_int(options, "window", 64) if flow == "block" else 0
         want_epoch = options.get("epoch")
         ch = self._channel(scope, msg.channel)
         # `reset`: the owner cleared the channel; it starts afresh even if shared
@@ -292,10 +312,12 @@ class Hub:
         # kernel) starts afresh; a server-scoped channel is shared, so a second owner joins it.
         if clear or (not resumed and not (ch.is_open and scope == self.shared_scope)):
             ch.open(history_items=items, history_bytes=nbytes)
+            ch.flow, ch.window = flow, window
             for sub in ch.subscribers:
                 self._replay(sub, ch, None, None)
         ch.owners.add(peer)
         peer.channels.add(ch.key)
+        ch.received[peer] = 0  # the owner counts its items from its open on
         assert ch.epoch is not None
         opened: P.OpenedPayload = {
             "epoch": ch.epoch,
@@ -303,8 +325,9 @@ class Hub:
             "resumed": resumed,
             "viewers": len(ch.subscribers),
         }
-        reply_scope = ch.scope if ch.scope == self.shared_scope else None
-        peer.outbox.put(Message.create(P.OPENED, ch.name, opened, scope=reply_scope))
+        peer.outbox.put(Message.create(P.OPENED, ch.name, opened, scope=_reply_scope(self, ch)))
+        if ch.flow == "block":
+            self._credit(ch, (peer,))
 
     def _write(self, ch: Channel, msg: Message) -> int:
         """Apply one write to ``ch`` and queue it for its subscribers; how many took it.
@@ -329,8 +352,9 @@ class Hub:
         # A subscriber still being replayed the history reads this item from there, in
         # order, when its cursor reaches it.
         cursors = ch.cursors if kind == P.APPEND else None
+        flow = ch.flow if kind == P.APPEND else "drop"
         for sub in ch.subscribers:
-            if (cursors and sub in cursors) or sub.outbox.put(out):
+            if (cursors and sub in cursors) or sub.outbox.put(out, flow):
                 sent += 1
             else:
                 stats.dropped += 1
@@ -344,7 +368,7 @@ class Hub:
         one :class:`~nbchannel.core.message.MessageRun` each (items with buffers go one by
         one); how many subscribers took them. A replica (the relay's) uses this when a batch
         of items arrives at once for a channel with many viewers."""
-        if len(msgs) < 2 or any(m.buffers for m in msgs):
+        if len(msgs) < 2 or ch.flow != "drop" or any(m.buffers for m in msgs):
             return sum(self._write(ch, m) for m in msgs)
         stamped = [ch.append(m) for m in msgs]
         run = MessageRun(stamped)
@@ -451,8 +475,27 @@ class Hub:
             self._unsubscribe(peer, key)
         elif kind == P.EVENT:
             self._event(peer, key, msg)
+        elif kind == P.CONSUMED:
+            self._consumed(peer, key, msg)
         else:
             raise NotPermitted(f"a viewer cannot send {kind!r} messages")
+
+    def _consumed(self, peer: Peer, key: ChannelKey, msg: Message) -> None:
+        """A subscriber of a ``flow="block"`` channel consumed every item before
+        ``msg.offset``: the owners get more credit once the slowest moves."""
+        ch = self.channels.get(key)
+        if ch is None or ch.flow != "block" or peer not in ch.consumed:
+            return  # unsubscribed meanwhile, or re-opened with another flow: nothing to do
+        offset = msg.offset
+        if type(offset) is not int:
+            raise MalformedFrame("'consumed' needs an offset (the next offset not consumed)")
+        was = ch.consumed[peer]
+        if offset <= was:
+            return
+        before = ch.behind()
+        ch.consumed[peer] = min(offset, ch.head)
+        if ch.behind() != before:
+            self._credit(ch)
 
     def _subscribe(self, peer: Peer, key: ChannelKey, msg: Message) -> None:
         if key not in peer.channels and len(peer.channels) >= self.config.max_subscriptions:
@@ -479,6 +522,9 @@ class Hub:
         for m in msgs:
             put(m)
         peer.replay(ch, start)
+        if ch.flow == "block" and ch.is_open:
+            ch.consumed[peer] = ch.head if start is None else start
+            self._credit(ch)
 
     def _unsubscribe(self, peer: Peer, key: ChannelKey) -> None:
         ch = self.channels.get(key)
@@ -488,8 +534,14 @@ class Hub:
             peer.stop_replay(ch)
         if ch is not None and peer in ch.subscribers:
             ch.subscribers.discard(peer)
+            self._forget_consumer(ch, peer)
             self._presence(ch)
             self._collect(ch)
+
+    def _forget_consumer(self, ch: Channel, peer: Peer) -> None:
+        """A subscriber left: on a ``flow="block"`` channel, the owners may go on."""
+        if ch.consumed.pop(peer, None) is not None:
+            self._credit(ch)
 
     def _event(self, peer: Peer, key: ChannelKey, msg: Message) -> None:
         ch = self.channels.get(key)
@@ -506,7 +558,7 @@ class Hub:
             raise MalformedFrame("an event needs a name (the 'y' key field)")
         msg.value()  # a browser's payload is checked here, so a kernel never gets bad JSON
         # Owner-facing messages name the scope only for shared channels; a kernel knows its own.
-        scope = ch.scope if ch.scope == self.shared_scope else None
+        scope = _reply_scope(self, ch)
         event = msg.replace(scope=scope, offset=None, epoch=None)
         ch.stats.events += 1
         refused = 0
@@ -526,7 +578,7 @@ class Hub:
         if not ch.owners:
             return
         payload: P.PresencePayload = {"viewers": len(ch.subscribers)}
-        scope = ch.scope if ch.scope == self.shared_scope else None
+        scope = _reply_scope(self, ch)
         for owner in ch.owners:
             owner.outbox.put(Message.create(P.PRESENCE, ch.name, payload, scope=scope))
 
@@ -611,6 +663,11 @@ def _check_address(msg: Message) -> None:
         raise LimitExceeded(f"a scope has at most {P.MAX_NAME_LENGTH} characters")
     if msg.key is not None and len(msg.key) > P.MAX_KEY_LENGTH:
         raise LimitExceeded(f"a key or event name has at most {P.MAX_KEY_LENGTH} characters")
+
+
+def _reply_scope(hub: Hub, ch: Channel) -> str | None:
+    """The scope owner-facing messages name: only a shared channel's (a kernel knows its own)."""
+    return ch.scope if ch.scope == hub.shared_scope else None
 
 
 def _opt_int(options: dict[str, Any], name: str, default: int) -> int:

@@ -10,6 +10,9 @@ holds at most ``max_bytes`` of droppable traffic; beyond that:
   ``error`` messages, are dropped and counted; a ``gap`` marker is queued in their place
   (before the channel's next delivered item, or when the queue drains), so loss is never
   silent;
+* the stream items of a ``flow="latest"`` channel (``put(msg, latest=True)``) are
+  coalesced per channel: the newest replaces the one queued, so a viewer that falls behind
+  gets the newest item next, never a backlog;
 * control messages (``subscribed``, ``closed``, ``opened`` …) are always queued; there is at
   most one of each per channel in flight because re-subscribing purges the channel first.
 
@@ -35,6 +38,7 @@ __all__ = ["Outbox"]
 
 _COALESCED = frozenset({P.SET, P.UNSET, P.PRESENCE})
 _DROPPABLE = frozenset({P.APPEND, P.PUBLISH, P.EVENT, P.ERROR})
+_LATEST = "latest"  # the coalescing key's tag for a flow="latest" channel's stream item
 
 
 class _Slot:
@@ -85,17 +89,34 @@ class Outbox:
         """Gap markers waiting to be delivered."""
         return len(self._gaps)
 
-    def put(self, msg: Message) -> bool:
-        """Queue ``msg``; return False if it was dropped (and counted) instead."""
+    def put(self, msg: Message, flow: str = "drop") -> bool:
+        """Queue ``msg``; return False if it was dropped (and counted) instead.
+
+        ``flow`` is the flow control of the channel ``msg`` belongs to, for stream items:
+        ``"latest"``: the item replaces the channel's item still queued, if any, in place
+        (counted in ``coalesced``), so such a channel never queues more than one;
+        ``"block"``: the item is queued whatever the bound (the channel's owner waits for
+        credit, so its items in the queue are bounded by the channel's window)."""
         kind = msg.kind
-        if kind in _COALESCED:
+        if kind == P.APPEND and flow != "drop":
+            if flow == "block":
+                self._droppable += 1
+                self._push(msg, msg.nbytes)
+                return True
+            key: tuple[Any, ...] = (_LATEST, msg.scope, msg.channel, None)
+        elif kind in _COALESCED:
             key = (kind == P.PRESENCE, msg.scope, msg.channel, msg.key)
+        elif kind == P.CREDIT:
+            key = (P.CREDIT, msg.scope, msg.channel, None)
+        else:
+            key = ()
+        if key:
             slot = self._coalesce.get(key)
             if slot is not None:
                 size = msg.nbytes
                 self.bytes += size - slot.size
+                self.coalesced += slot.msg.count
                 slot.msg, slot.size = msg, size
-                self.coalesced += 1
                 return True
             slot = _Slot(msg, key)
             self._coalesce[key] = slot

@@ -10,8 +10,12 @@ Owner → hub: ``hello``, ``open``, ``close``, ``set``, ``unset``, ``append``, `
 ``gap`` (the kernel's own bounded queue dropped items; passed on to subscribers),
 ``mark`` (asks for an ``ack``) and ``refused`` (the kernel dropped events it could not keep
 up with; the hub tells the channel's subscribers with an ``error``).
-Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``ack``, ``error``.
-Subscriber → hub: ``sub``, ``unsub``, ``event``.
+Hub → owner: ``welcome``, ``opened``, ``event``, ``presence``, ``ack``, ``error``, and for
+a ``flow="block"`` channel ``credit`` (payload ``{"received", "behind", "viewers"}``: how
+many of this owner's stream items the hub has taken, and how far behind the head the
+slowest subscriber is).
+Subscriber → hub: ``sub``, ``unsub``, ``event``, and for a ``flow="block"`` channel
+``consumed`` (its ``offset`` field: every item before it is consumed).
 Hub → subscriber: ``subscribed``, ``set``, ``unset``, ``append``, ``publish``, ``gap``,
 ``closed``, ``error``; over the HTTP stream also ``heartbeat`` (no channel; payload
 ``{"interval": seconds}``, plus ``"end": reason`` as a stream's last message), see
@@ -38,9 +42,12 @@ __all__ = [
     "APPEND",
     "CLOSE",
     "CLOSED",
+    "CONSUMED",
+    "CREDIT",
     "DEFAULT_STATE_BYTES",
     "ERROR",
     "EVENT",
+    "FLOWS",
     "GAP",
     "HEARTBEAT",
     "HELLO",
@@ -60,6 +67,7 @@ __all__ = [
     "UNSUBSCRIBE",
     "WELCOME",
     "ErrorPayload",
+    "Flow",
     "GapPayload",
     "OpenPayload",
     "OpenedPayload",
@@ -101,11 +109,22 @@ HEARTBEAT: Final = "heartbeat"
 MARK: Final = "mark"
 ACK: Final = "ack"
 REFUSED: Final = "refused"
+CONSUMED: Final = "consumed"
+CREDIT: Final = "credit"
 
 #: Kinds whose messages carry channel state (retained, replayed, coalesced by key).
 STATE_KINDS: Final = frozenset({SET, UNSET})
 #: Kinds an owner writes into a channel (``gap``: the kernel's own queue dropped items).
 WRITE_KINDS: Final = frozenset({SET, UNSET, APPEND, PUBLISH, GAP})
+
+
+#: Flow control of a channel: what happens when a viewer falls behind. ``drop``: its queue
+#: drops stream items beyond its bound, with gap markers; ``latest``: it gets the newest
+#: item, never a backlog; ``block``: nothing is dropped, the owner's ``append`` waits for
+#: credit (viewers report what they have consumed with ``consumed``; the hub tells the
+#: owner with ``credit``).
+Flow = Literal["drop", "latest", "block"]
+FLOWS: Final = ("drop", "latest", "block")
 
 
 class WelcomePayload(TypedDict):
@@ -126,6 +145,10 @@ class OpenPayload(TypedDict, total=False):
     #: Per-channel bounds on retained stream history (default: the hub's config).
     history_items: int
     history_bytes: int
+    #: How viewers that fall behind are served (default ``"drop"``), and for ``"block"``
+    #: how many stream items the slowest may be behind before the owner waits.
+    flow: Flow
+    window: int
 
 
 class OpenedPayload(TypedDict):
@@ -139,7 +162,14 @@ class OpenedPayload(TypedDict):
     viewers: int
 
 
-class SubscribedPayload(TypedDict):
+class _SubscribedFlow(TypedDict, total=False):
+    #: The channel's flow control when not ``"drop"``; with ``"block"`` the subscriber
+    #: reports what it has consumed (``consumed``) at least every ``window`` / 4 items.
+    flow: Flow
+    window: int
+
+
+class SubscribedPayload(_SubscribedFlow):
     """Payload of ``subscribed`` (hub → subscriber), sent before a channel's replay."""
 
     #: The channel's epoch, or ``None`` while no owner has opened it (``waiting``).

@@ -14,7 +14,14 @@ from typing import Any, Literal, TypedDict, TypeVar, overload
 from ..core import protocol as P
 from ..core.message import Message, pack_value
 from ..core.protocol import MAX_KEY_LENGTH, check_channel_name
-from ..errors import ChannelError, EncodeError, EventsNotLive, FrameError, LimitExceeded
+from ..errors import (
+    ChannelError,
+    EncodeError,
+    EventsNotLive,
+    FlowTimeout,
+    FrameError,
+    LimitExceeded,
+)
 from ..relay.wire import HUB_SCOPE, open_envelope
 from .dispatch import HANDLER_THREAD_NAME
 from .pool import send_pool
@@ -86,11 +93,24 @@ class LiveChannel:
 
         event = ch.wait("click", timeout=10)        # or block the cell until the user acts
 
-    Writes never block: they are encoded at once (numpy arrays are copied, so the caller
-    may reuse them) and queued; the connection's I/O thread sends them in batches. When the
-    queue is full (the hub is gone or far behind), state updates still coalesce to the
-    latest value per key, while stream and transient messages are dropped, counted in
-    :attr:`stats` and reported to the browsers as a gap.
+    Writes are encoded at once (numpy arrays are copied, so the caller may reuse them) and
+    queued; the connection's I/O thread sends them in batches. State updates always
+    coalesce to the latest value per key. What happens to stream items when a viewer (or
+    the hub) falls behind is the channel's **flow control**, ``flow=``:
+
+    * ``"drop"`` (default): ``append`` never blocks; a queue that is full drops items,
+      counted in :attr:`stats`, and the viewers are told with a gap marker. For live
+      metrics and logs, where the newest data matters and the cell must never wait.
+    * ``"latest"``: each viewer gets the newest item and never a backlog — a queued item
+      is replaced by the next one (the history keeps the newest item unless ``history``
+      says otherwise). For frames and snapshots: video, a simulation's current state.
+    * ``"block"``: nothing is dropped. ``append`` waits while the slowest viewer is
+      ``window`` items behind (viewers report what they consumed; the hub passes it on),
+      and raises :class:`~nbchannel.errors.FlowTimeout` after ``block_timeout`` seconds
+      (``None``: no limit). With no viewer attached it does not wait for one: the items
+      go to the hub, whose history bounds apply. Over the comm beside a hub, only the
+      hub's viewers hold it. Not for ``scope="hub"``. For data that must arrive whole:
+      arrays for analysis, a recording, a file in chunks.
 
     **Threads.** Every method is thread-safe. Handlers registered with :meth:`on` run on
     nbchannel's event thread (``nbchannel-events``, one per process), not on the cell's
@@ -121,9 +141,32 @@ class LiveChannel:
         scope: Literal["kernel", "server", "hub"] = "kernel",
         history: int | None = None,
         history_bytes: int | None = None,
+        flow: Literal["drop", "latest", "block"] = "drop",
+        window: int = 64,
+        block_timeout: float | None = 30.0,
         transport: Transport | None = None,
     ) -> None:
         check_channel_name(name)
+        if flow not in P.FLOWS:
+            raise ValueError(
+                f"LiveChannel(flow=...) must be 'drop', 'latest' or 'block', not {flow!r}"
+            )
+        if type(window) is not int or window < 1:
+            raise ValueError(f"LiveChannel(window=...) must be a positive integer, got {window!r}")
+        if block_timeout is not None and (
+            isinstance(block_timeout, bool)
+            or not isinstance(block_timeout, (int, float))
+            or not block_timeout > 0
+        ):
+            raise ValueError(
+                f"LiveChannel(block_timeout=...) must be a positive number of seconds or None, "
+                f"got {block_timeout!r}"
+            )
+        if flow == "block" and scope == "hub":
+            raise ValueError(
+                "LiveChannel(flow='block') is not available with scope='hub' (relays do not "
+                "pass viewers' credit to kernels): use flow='drop' or 'latest'"
+            )
         if scope not in ("kernel", "server", "hub"):
             raise ValueError(
                 f"LiveChannel(scope=...) must be 'kernel' or 'server' (or 'hub', shared across "
@@ -141,9 +184,19 @@ class LiveChannel:
         self.wire_scope: str | None = (
             P.SERVER_SCOPE if scope == "server" else HUB_SCOPE if scope == "hub" else None
         )
-        self._history = history
+        #: Flow control: what happens when a viewer falls behind (see the class docs).
+        self.flow: Literal["drop", "latest", "block"] = flow
+        self.window = window
+        self.block_timeout = block_timeout
+        # a "latest" channel's history is its newest item, unless asked otherwise
+        self._history = 1 if history is None and flow == "latest" else history
         self._history_bytes = history_bytes
+        # flow="block": stream items sent since the open, and the hub's last credit
+        # (items of ours it has taken, how far behind the slowest viewer is, viewers)
+        self._appended = 0
+        self._credit: tuple[int, int, int] = (0, 0, 0)
         self._lock = threading.RLock()
+        self._credited = threading.Condition(self._lock)
         self._state: dict[str, Any] = {}
         self._state_msgs: dict[str, Message] = {}
         self._state_bytes = 0  # wire size of the retained state, bounded by the hub's limit
@@ -233,8 +286,42 @@ class LiveChannel:
             return dict(self._state)
 
     def append(self, item: Any) -> None:
-        """Append ``item`` to the channel's stream (kept in a bounded history, replayed)."""
-        self._send(self._message(P.APPEND, item))
+        """Append ``item`` to the channel's stream (kept in a bounded history, replayed).
+
+        With ``flow="block"`` this waits, when the slowest viewer is ``window`` items
+        behind, until it catches up; :class:`~nbchannel.errors.FlowTimeout` after
+        ``block_timeout`` seconds (nothing sent)."""
+        msg = self._message(P.APPEND, item)
+        if self.flow == "block":
+            self._wait_for_credit()
+            with self._lock:
+                self._appended += 1
+        self._send(msg)
+
+    def _outstanding(self) -> int:
+        """Items sent that the slowest viewer has not consumed (as far as the hub said)."""
+        received, behind, _ = self._credit
+        return max(0, self._appended - received) + behind
+
+    def _wait_for_credit(self) -> None:
+        if threading.current_thread().name in (IO_THREAD_NAME, COMM_THREAD_NAME):
+            return  # never on the threads that bring the credit
+        deadline = None if self.block_timeout is None else time.monotonic() + self.block_timeout
+        with self._credited:
+            while self._outstanding() >= self.window:
+                if self._closed or self._transport.status == "unavailable":
+                    return  # no hub to wait for: the bounded queues apply
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    _, behind, viewers = self._credit
+                    raise FlowTimeout(
+                        f"LiveChannel {self.name!r}: append waited {self.block_timeout:g} s "
+                        f"for its viewers: the slowest of {viewers} is {behind} items behind "
+                        f"(window={self.window}); nothing was sent. A hidden or stalled page "
+                        "holds a flow='block' channel: close it, raise block_timeout (None "
+                        "waits without limit), or use flow='latest' or 'drop'"
+                    )
+                self._credited.wait(0.5 if left is None else min(left, 0.5))
 
     def publish(self, message: Any) -> None:
         """Send a transient ``message`` to the viewers connected right now."""
@@ -493,6 +580,8 @@ class LiveChannel:
             self._transport.flush(timeout)
         self._opened.clear()
         self._wake_waiters()
+        with self._credited:
+            self._credited.notify_all()
         self._transport.unregister(self)
 
     def __enter__(self) -> LiveChannel:
@@ -505,9 +594,15 @@ class LiveChannel:
 
     def open_message(self) -> Message:
         """The ``open`` that (re)opens this channel, with its epoch once it has one."""
-        options: dict[str, int] = {}
+        options: dict[str, int | str] = {}
         if self._epoch is not None:
             options["epoch"] = self._epoch
+        if self.flow != "drop":
+            options["flow"] = self.flow
+            if self.flow == "block":
+                options["window"] = self.window
+                with self._lock:  # items are counted from this open on, as the hub does
+                    self._appended, self._credit = 0, (0, 0, 0)
         if self._history is not None:
             options["history_items"] = self._history
         if self._history_bytes is not None:
@@ -576,6 +671,12 @@ class LiveChannel:
                 log.warning("nbchannel: channel %r: %s", self.name, self.last_error)
             elif kind == P.GAP:
                 self._dropped += int((msg.value() or {}).get("count", 0))
+            elif kind == P.CREDIT:
+                info = msg.value()
+                credit = (int(info["received"]), int(info["behind"]), int(info["viewers"]))
+                with self._credited:
+                    self._credit = credit
+                    self._credited.notify_all()
         except (FrameError, KeyError, TypeError, AttributeError, ValueError, EncodeError) as exc:
             log.warning("nbchannel: channel %r: ignored a bad %r message: %s", self.name, kind, exc)
 

@@ -284,7 +284,7 @@ class HubClient:
 
     def send(self, channel: ChannelPort, msg: Message) -> bool:
         with self._lock:
-            return self._outbox.put(msg)
+            return self._outbox.put(msg, channel.flow)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written to the socket and the hub has

@@ -390,7 +390,7 @@ class CommTransport:
             if not self._active:
                 self.dropped += 1
                 return False
-            ok = self._outbox.put(msg)
+            ok = self._outbox.put(msg, channel.flow)
             if not ok:
                 self.dropped += 1
             self._wakeup.notify()
@@ -683,6 +683,13 @@ class _Leg:
         return scope
 
     @property
+    def flow(self) -> P.Flow:
+        # flow="block" waits for the hub's viewers; the views on the comm beside them are
+        # served as "drop" (bounded, with gap markers), never holding the kernel
+        flow: P.Flow = self.channel.flow
+        return "drop" if flow == "block" else flow
+
+    @property
     def last_error(self) -> str:
         return str(self.channel.last_error)
 
@@ -692,6 +699,10 @@ class _Leg:
 
     def open_message(self) -> Message:
         msg: Message = self.channel.open_message()
+        options = msg.value()
+        if isinstance(options, dict) and options.get("flow") == "block":
+            del options["flow"], options["window"]
+            msg = Message.create(P.OPEN, msg.channel, options or None, scope=msg.scope)
         return msg
 
     def state_messages(self) -> list[Message]:
@@ -700,6 +711,8 @@ class _Leg:
 
     def receive(self, msg: Message, events: EventSink | None = None) -> None:
         kind = msg.kind
+        if kind == P.CREDIT:
+            return  # the hub's credit governs a flow="block" channel (see flow)
         if kind in (P.OPENED, P.PRESENCE):
             with contextlib.suppress(FrameError, KeyError, TypeError, AttributeError):
                 self.channel.views_changed("comm", int(msg.value()["viewers"]))

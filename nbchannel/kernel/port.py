@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
+    from ..core import protocol as P
     from ..core.codec import Limits
     from ..core.message import Message
 
@@ -91,6 +92,11 @@ class ChannelPort(Protocol):
     @property
     def wire_scope(self) -> str | None:
         """The channel's scope on the wire (None: the kernel's own scope)."""
+        ...
+
+    @property
+    def flow(self) -> P.Flow:
+        """The channel's flow control (``"drop"``, ``"latest"`` or ``"block"``)."""
         ...
 
     #: The last problem reported for this channel (transports may set it).

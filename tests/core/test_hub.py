@@ -594,3 +594,56 @@ def test_a_run_goes_as_one_frame_to_idle_viewers_and_through_the_queue_to_the_ot
     assert [m.offset for m in decode_frame(encode_frame(drain(writing)))] == [0, 1, 2, 3, 4]
     assert ch.head == 5 and [m.offset for m in ch.history] == [0, 1, 2, 3, 4]
     assert ch.stats.messages_out == 3 + 3 * 5  # the state update, then the run to each
+
+
+# -- flow control ------------------------------------------------------------------------
+
+
+def test_latest_flow_queues_only_the_newest_item_for_a_viewer_behind(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    fast, slow = hub.connect_subscriber(), hub.connect_subscriber()
+    send(hub, k, P.OPEN, "cam", {"flow": "latest", "history_items": 1})
+    send(hub, fast, P.SUBSCRIBE, "cam", scope="k1")
+    send(hub, slow, P.SUBSCRIBE, "cam", scope="k1")
+    assert drain(slow)[0].value()["flow"] == "latest"
+    drain(fast)
+    got: list[Message] = []
+    for i in range(50):
+        send(hub, k, P.APPEND, "cam", i)
+        got.extend(drain(fast))  # keeps up: every item
+    assert values(got, P.APPEND) == list(range(50))
+    msgs = drain(slow)  # read only now: the newest item, at its own offset
+    assert [(m.kind, m.offset, m.value()) for m in msgs] == [(P.APPEND, 49, 49)]
+    assert slow.outbox.coalesced == 49 and slow.outbox.dropped == 0
+
+
+def test_block_flow_credit_tells_the_owner_where_the_slowest_viewer_is() -> None:
+    hub = Hub(HubConfig(subscriber_queue_bytes=64 * 1024))
+    k = hub.connect_owner("k1")
+    a, b = hub.connect_subscriber(), hub.connect_subscriber()
+    send(hub, k, P.OPEN, "bulk", {"flow": "block", "window": 4})
+
+    def credit() -> dict[str, int]:
+        last = [m for m in drain(k) if m.kind == P.CREDIT]
+        return last[-1].value() if last else {}
+
+    assert credit() == {"received": 0, "behind": 0, "viewers": 0}
+    send(hub, a, P.SUBSCRIBE, "bulk", scope="k1")
+    send(hub, b, P.SUBSCRIBE, "bulk", scope="k1")
+    info = drain(a)[0].value()
+    assert (info["flow"], info["window"]) == ("block", 4)
+    drain(b)
+    hub.receive(k, [Message.create(P.APPEND, "bulk", i) for i in range(3)])
+    assert credit() == {"received": 3, "behind": 3, "viewers": 2}
+    send(hub, a, P.CONSUMED, "bulk", scope="k1", offset=3)
+    assert credit() == {}  # b is still 3 behind: nothing new for the owner
+    send(hub, b, P.CONSUMED, "bulk", scope="k1", offset=2)
+    assert credit() == {"received": 3, "behind": 1, "viewers": 2}
+    send(hub, b, P.UNSUBSCRIBE, "bulk", scope="k1")  # the slowest leaves
+    assert credit() == {"received": 3, "behind": 0, "viewers": 1}
+    # a queue over its bound never drops a block channel's items (the window bounds it)
+    big = np.zeros(hub.config.subscriber_queue_bytes // 2, dtype=np.uint8)
+    hub.receive(k, [Message.create(P.APPEND, "bulk", big) for _ in range(4)])
+    assert kinds(drain(a)) == [P.APPEND] * 7 and a.outbox.dropped == 0
+    send(hub, a, P.CONSUMED, "bulk", scope="k1", offset="x")
+    assert _errors(drain(a)) == ["malformed-frame"]

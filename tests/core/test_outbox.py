@@ -177,3 +177,22 @@ def test_a_run_counts_as_its_items_in_a_frame() -> None:
     first = box.take(1 << 30, max_messages=15)
     assert [m.count for m in first] == [10, 10]  # stops once 15 messages are taken
     assert [m.count for m in box.take(1 << 30)] == [10]
+
+
+def test_latest_flow_keeps_one_stream_item_per_channel_the_newest() -> None:
+    box = Outbox(max_bytes=10_000)
+    for i in range(100):
+        box.put(_append(i), "latest")
+        box.put(Message.create(P.APPEND, "other", i, scope="s", offset=i), "latest")
+    assert len(box) == 2 and box.coalesced == 198 and box.dropped == 0
+    assert [(m.channel, m.offset) for m in _drain(box)] == [("c", 99), ("other", 99)]
+
+
+def test_block_flow_items_are_never_dropped_and_others_still_are() -> None:
+    box = Outbox(max_bytes=1_000)
+    for i in range(50):
+        assert box.put(_append(i), "block")
+    assert len(box) == 50 and box.dropped == 0
+    assert not box.put(Message.create(P.APPEND, "drops", 1, scope="s", offset=0))
+    assert box.dropped == 1
+    assert [m.offset for m in _drain(box) if m.channel == "c"] == list(range(50))

@@ -27,7 +27,7 @@ from nbchannel.core.address import (
 from nbchannel.core.hub import Hub
 from nbchannel.core.message import Message
 from nbchannel.core.peer import Peer
-from nbchannel.errors import ChannelError, NotPermitted
+from nbchannel.errors import ChannelError, FlowTimeout, NotPermitted
 from nbchannel.kernel.channel import Event, LiveChannel
 from nbchannel.kernel.client import HubClient, find_kernel_id
 from nbchannel.kernel.transport import default_transport, set_default_transport
@@ -789,3 +789,114 @@ def test_a_hub_that_does_not_acknowledge_is_written_to_without(
     assert ch.flush(5)
     wait_until(lambda: ht.history("stream") == list(range(1000)))
     assert ch.flush(0.2)  # nothing waits for an acknowledgement that never comes
+
+
+# -- flow control ------------------------------------------------------------------------
+
+
+def consume(
+    ht: HubThread, peer: Peer, name: str, got: list[Message], stop: threading.Event
+) -> None:
+    """A viewer that reads what the hub queued for it and says what it consumed."""
+    while not stop.is_set():
+        msgs = [m for m in ht.take(peer) if m.kind in (P.APPEND, P.GAP)]
+        got.extend(msgs)
+        offsets = [m.offset for m in msgs if m.kind == P.APPEND and m.offset is not None]
+        if offsets:
+            done = [Message(P.CONSUMED, name, scope=KERNEL, offset=max(offsets) + 1)]
+            ht.call(lambda done=done: ht.hub.receive(peer, done))
+        time.sleep(0.002)
+
+
+def test_block_flow_loses_nothing_and_keeps_the_viewer_within_the_window(
+    ht: HubThread, client: HubClient
+) -> None:
+    viewer = ht.subscribe("frames")
+    got: list[Message] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=consume, args=(ht, viewer, "frames", got, stop))
+    reader.start()
+    try:
+        ch = LiveChannel("frames", flow="block", window=8, transport=client)
+        assert ch.wait_connected(5)
+        frame = np.zeros(256 * 1024, dtype=np.uint8)  # 256 KiB, 8 MiB in all
+        peak = 0
+        for i in range(32):
+            frame[0] = i
+            ch.append(frame)  # a tight loop: far faster than the viewer reads
+            peak = max(peak, ht.call(lambda: viewer.outbox.bytes))
+        assert ch.flush(10)
+        wait_until(lambda: len(got) >= 32, timeout=10)
+    finally:
+        stop.set()
+        reader.join(5)
+    assert [m.kind for m in got] == [P.APPEND] * 32  # no gap: nothing dropped
+    assert [m.offset for m in got] == list(range(32))
+    assert [int(m.value()[0]) for m in got] == list(range(32))
+    assert ch.stats["dropped"] == 0
+    # the viewer never had more than the window queued (8 frames of 256 KiB, and headers)
+    assert peak <= 8 * (256 * 1024 + 1024)
+
+
+def test_block_flow_times_out_with_a_clear_error_when_the_viewer_stalls(
+    ht: HubThread, client: HubClient
+) -> None:
+    viewer = ht.subscribe("stalled")  # subscribed, never consumes
+    ch = LiveChannel("stalled", flow="block", window=4, block_timeout=0.5, transport=client)
+    assert ch.wait_connected(5)
+    for i in range(4):
+        ch.append(i)
+    started = time.monotonic()
+    with pytest.raises(FlowTimeout) as info:
+        ch.append(4)
+    assert 0.4 < time.monotonic() - started < 3
+    text = str(info.value)
+    assert "'stalled'" in text and "0.5 s" in text and "window=4" in text
+    assert "slowest of 1 is 4 items behind" in text
+    assert isinstance(info.value, TimeoutError)
+    # the viewer goes away: nothing holds the channel any longer
+    ht.call(lambda: ht.hub.receive(viewer, [Message(P.UNSUBSCRIBE, "stalled", scope=KERNEL)]))
+    started = time.monotonic()
+    ch.append(5)
+    assert time.monotonic() - started < 2
+    assert ch.flush(5)
+    assert ht.history("stalled") == [0, 1, 2, 3, 5]
+
+
+def test_block_flow_without_viewers_does_not_wait(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("nobody", flow="block", window=4, history=50, transport=client)
+    assert ch.wait_connected(5)
+    for i in range(500):
+        ch.append(i)  # the hub's credit comes back as it takes the items
+    assert ch.flush(10)
+    assert ht.history("nobody") == list(range(450, 500))  # the history bound applies
+
+
+def test_latest_flow_a_slow_viewer_gets_the_newest_item_not_a_backlog(
+    ht: HubThread, client: HubClient
+) -> None:
+    viewer = ht.subscribe("camera")
+    ch = LiveChannel("camera", flow="latest", transport=client)
+    assert ch.wait_connected(5)
+    ht.take(viewer)  # the subscribe's replay
+    for i in range(200):
+        ch.append({"frame": i})
+    assert ch.flush(5)
+    appends = [m for m in ht.take(viewer) if m.kind == P.APPEND]
+    # the kernel's queue and the viewer's keep only the newest item of the channel
+    assert [m.value() for m in appends] == [{"frame": 199}]
+    assert ch.stats["dropped"] == 0
+    assert ht.history("camera") == [{"frame": 199}]  # a late viewer gets the newest too
+    late = ht.subscribe("camera")
+    assert [m.value() for m in ht.take(late) if m.kind == P.APPEND] == [{"frame": 199}]
+
+
+def test_flow_options_are_checked_at_the_call() -> None:
+    with pytest.raises(ValueError, match=r"flow=.*'drop', 'latest' or 'block'"):
+        LiveChannel("x", flow="fast")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="window"):
+        LiveChannel("x", flow="block", window=0)
+    with pytest.raises(ValueError, match="block_timeout"):
+        LiveChannel("x", flow="block", block_timeout=-1)
+    with pytest.raises(ValueError, match="scope='hub'"):
+        LiveChannel("x", flow="block", scope="hub")
