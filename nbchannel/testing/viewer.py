@@ -151,6 +151,11 @@ class Viewer:
         """Stop receiving a channel."""
         await self.send(Message(P.UNSUBSCRIBE, name, scope=scope))
 
+    async def consumed(self, scope: str, name: str) -> None:
+        """On a ``flow="block"`` channel: say every item received so far is consumed."""
+        v = self.view(scope, name)
+        await self.send(Message(P.CONSUMED, name, scope=scope, offset=v.next_offset))
+
     async def event(self, scope: str, name: str, event: str, value: Any = None) -> None:
         """Send an event to the channel's kernel."""
         await self.send(Message.create(P.EVENT, name, value, scope=scope, key=event))
