@@ -109,8 +109,8 @@ _acked = [-1]  # the highest sequence number the viewer acknowledged
 _ack_cv = _threading.Condition()
 
 
-def _nbc_open(name, history=None):
-    ch = LiveChannel(name, history=history)
+def _nbc_open(name, history=None, **options):
+    ch = LiveChannel(name, history=history, **options)
     assert ch.wait_connected(10), "nbchannel: channel did not connect to the hub"
     _nbc_use(ch)
 

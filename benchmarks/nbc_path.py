@@ -48,9 +48,8 @@ class NbcReceiver:
         #: Set by the first ``heartbeat`` frame (the HTTP stream's sign that it is attached).
         self.heartbeat = asyncio.Event()
         self.errors: list[Any] = []
-        #: Acknowledge every second stream item with an ``ack`` event (for a sender that
-        #: paces itself on its viewer, see ``_nbc_window``).
-        self.ack = False
+        #: Report every second stream item ``consumed`` (a ``flow="block"`` channel).
+        self.consume = False
         self._route: tuple[str, str] = ("", "")
 
     @classmethod
@@ -98,11 +97,9 @@ class NbcReceiver:
                 v = loads(m.payload)
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)
-                if self.ack and v["seq"] % 2:  # every second item
+                if self.consume and m.offset is not None and m.offset % 2:  # every second
                     scope, name = self._route
-                    self._send_ack(
-                        Message.create(P.EVENT, name, {"seq": v["seq"]}, scope=scope, key="ack")
-                    )
+                    self._send_ack(Message(P.CONSUMED, name, scope=scope, offset=m.offset + 1))
             elif kind == P.GAP and tally is not None:
                 tally.reported_dropped += int(loads(m.payload).get("count", 0))
             elif kind == P.SUBSCRIBED:
@@ -114,7 +111,7 @@ class NbcReceiver:
                 self.errors.append(m.value())
 
     def _send_ack(self, ack: Message) -> None:
-        """Send an ``ack`` event without waiting (called while frames are being read)."""
+        """Send ``consumed`` without waiting (called while frames are being read)."""
         if self.ws is not None:
             self.ws.send_binary(encode_frame([ack]))
 
@@ -150,9 +147,10 @@ class NbcPath:
         self.ctl.close()
         await asyncio.to_thread(self.server.api, "DELETE", f"api/kernels/{self.kernel_id}")
 
-    async def _open(self, history: int | None = None) -> str:
+    async def _open(self, history: int | None = None, **options: Any) -> str:
         name = f"bench-{next(_names)}"
-        await self.ctl.execute(f"_nbc_open({name!r}, {history!r})")
+        extra = "".join(f", {k}={v!r}" for k, v in options.items())
+        await self.ctl.execute(f"_nbc_open({name!r}, {history!r}{extra})")
         return name
 
     async def _connect(self) -> NbcReceiver:
@@ -191,14 +189,13 @@ class NbcPath:
         return tally.summary()
 
     async def arrays(self, n: int, nbytes: int) -> dict[str, Any]:
-        """Metric 4: ``n`` float64 arrays of ``nbytes`` as fast as the queue takes them."""
-        name = await self._open()
+        """Metric 4: ``n`` float64 arrays of ``nbytes`` in a tight loop on a
+        ``flow="block"`` channel: ``append`` waits for the viewer, nothing is lost."""
+        name = await self._open(flow="block", window=16)
         tally = Tally(n)
         (rx,) = await self._receivers(name, [tally])
-        rx.ack = True
-        await self.ctl.execute(
-            f"_bench_arrays(_nbc_send_array, {n}, {nbytes}, throttle=_nbc_window)"
-        )
+        rx.consume = True
+        await self.ctl.execute(f"_bench_arrays(_nbc_send_array, {n}, {nbytes})")
         await wait_all([tally])
         rx.close()
         await self.ctl.execute("_nbc_close()")
