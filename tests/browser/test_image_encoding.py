@@ -1,4 +1,4 @@
-"""LiveImage frames the kernel encodes as JPEG and PNG are drawn by a real Chromium."""
+"""LiveImage frames sent raw or encoded as JPEG or PNG by the kernel, drawn by a real Chromium."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def quadrants(colors, h=120, w=160):
 
 jpeg = LiveImage(quadrants([BLUE] * 4), encoding="jpeg", quality=90, width=320)
 png = LiveImage(encoding="png", width=320)
-display(jpeg, png)
+rgb = LiveImage(quadrants([RED, GREEN, BLUE, WHITE])[..., :3], width=320)  # raw RGB
+gray = LiveImage(quadrants([(10,) * 4, (100,) * 4, (200,) * 4, (255,) * 4])[..., 0])  # raw H×W
+display(jpeg, png, rgb, gray)
 for colors in ([GREEN] * 4, [BLUE, RED, GREEN, BLUE], [RED, GREEN, BLUE, WHITE]):
     jpeg.show(quadrants(colors))  # the newest frame wins; alpha is dropped
 png.show(quadrants([RED, GREEN, BLUE, WHITE]))  # bottom right transparent
@@ -45,7 +47,7 @@ def close(got: list[int], want: list[int], tolerance: int) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(got, want, strict=True))
 
 
-def test_jpeg_and_png_frames_are_drawn(
+def test_raw_jpeg_and_png_frames_are_drawn_with_their_pixels(
     jupyter: JupyterServer, browser: Browser, notebook: Any, artifacts: Path
 ) -> None:
     nb = browser.open_notebook(jupyter, notebook([CELL]))
@@ -54,7 +56,7 @@ def test_jpeg_and_png_frames_are_drawn(
         page = nb.page
         page.wait_for_function(
             "() => [...document.querySelectorAll('.nbc-image')]"
-            ".filter(e => Number(e.dataset.frames) >= 1).length === 2",
+            ".filter(e => Number(e.dataset.frames) >= 1).length === 4",
             timeout=30_000,
         )
         for view in page.locator(".nbc-image").all():
@@ -71,8 +73,12 @@ def test_jpeg_and_png_frames_are_drawn(
         got = page.evaluate(_QUADRANTS, 1)
         assert got[:3] == [RED, GREEN, BLUE]
         assert got[3][3] == 0, got
-        page.locator(".nbc-image").nth(0).screenshot(path=str(artifacts / "image-jpeg.png"))
-        page.locator(".nbc-image").nth(1).screenshot(path=str(artifacts / "image-png.png"))
+        # raw RGB and grayscale: exact, opaque
+        assert page.evaluate(_QUADRANTS, 2) == [RED, GREEN, BLUE, [0, 0, 0, 255]]
+        assert page.evaluate(_QUADRANTS, 3) == [[v, v, v, 255] for v in (10, 100, 200, 255)]
+        for i, name in enumerate(["jpeg", "png", "rgb", "gray"]):
+            view = page.locator(".nbc-image").nth(i)
+            view.screenshot(path=str(artifacts / f"image-{name}.png"))
         assert browser.our_errors() == []
     finally:
         nb.page.context.close()
