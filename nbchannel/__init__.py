@@ -21,6 +21,7 @@ from ._version import __version__
 from .errors import (
     ChannelError,
     EncodeError,
+    FlowTimeout,
     FrameError,
     FrameTooLarge,
     LimitExceeded,
@@ -38,6 +39,7 @@ __all__ = [
     "ChannelError",
     "EncodeError",
     "Event",
+    "FlowTimeout",
     "FrameError",
     "FrameTooLarge",
     "LimitExceeded",

@@ -51,8 +51,12 @@ def test_what_a_close_could_not_deliver_is_counted_and_reported(
         viewer = await Viewer.connect(jupyter.ws_url, token=jupyter.token)
         view = await viewer.subscribe(kernel.id, "hasty")
         await viewer.wait_for(lambda: view.epoch is not None)
-        # no time to deliver: what is still queued in the kernel is dropped at the close
-        code = f"for i in range({n}):\n    ch.append(i)\nch.close(timeout=0)"
+        # no time to deliver: what is still queued in the kernel is dropped at the close (the
+        # loop keeps the interpreter to itself, as a cell that computes between appends does)
+        code = (
+            f"import sys\nsys.setswitchinterval(0.1)\nfor i in range({n}):\n    ch.append(i)\n"
+            "ch.close(timeout=0)\nsys.setswitchinterval(0.0005)"
+        )
         await asyncio.to_thread(kernel.execute, code)
         await viewer.wait_for(lambda: view.closed, timeout=60)
         await viewer.close()

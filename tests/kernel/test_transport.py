@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -11,8 +12,11 @@ import pytest
 from nbchannel.core.address import ENV_ADDRESS
 from nbchannel.kernel.channel import LiveChannel
 from nbchannel.kernel.transport import (
+    DEFAULT_SWITCH_INTERVAL,
+    ENV_SWITCH_INTERVAL,
     DetachedTransport,
     NbChannelWarning,
+    apply_switch_interval,
     default_transport,
     set_default_transport,
 )
@@ -97,3 +101,34 @@ def test_wait_connected_returns_at_once_without_a_hub() -> None:
     t0 = time.monotonic()
     assert ch.wait_connected(timeout=5) is False
     assert time.monotonic() - t0 < 0.5
+
+
+# -- the thread switch interval ----------------------------------------------------------
+
+
+@pytest.fixture
+def switch_interval() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("switch_interval")
+def test_a_kernel_switches_threads_often_enough_for_a_click_to_reach_a_busy_cell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sys.setswitchinterval(0.005)  # Python's default
+    monkeypatch.delenv(ENV_SWITCH_INTERVAL, raising=False)
+    assert apply_switch_interval() == pytest.approx(DEFAULT_SWITCH_INTERVAL)
+    monkeypatch.setenv(ENV_SWITCH_INTERVAL, "0.002")
+    sys.setswitchinterval(0.005)
+    assert apply_switch_interval() == pytest.approx(0.002)
+    sys.setswitchinterval(0.0001)  # the user's own, lower: kept
+    assert apply_switch_interval() == pytest.approx(0.0001)
+    monkeypatch.setenv(ENV_SWITCH_INTERVAL, "off")
+    sys.setswitchinterval(0.005)
+    assert apply_switch_interval() == pytest.approx(0.005)
+    for bad in ("fast", "0", "-1", "2"):
+        monkeypatch.setenv(ENV_SWITCH_INTERVAL, bad)
+        with pytest.warns(NbChannelWarning, match=f"NBCHANNEL_SWITCH_INTERVAL='{bad}'"):
+            assert apply_switch_interval() == pytest.approx(0.005)

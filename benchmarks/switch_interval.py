@@ -1,0 +1,177 @@
+"""The interpreter's thread switch interval: what it costs a computation, what it gives a click.
+
+``python -m benchmarks.switch_interval [--quick] [--json PATH]``
+
+One real Jupyter server with nbchannel and one kernel with a ``LiveChannel``; for each
+switch interval (Python's 5 ms, then 2, 1 and 0.5 ms, set in the kernel with
+``sys.setswitchinterval``):
+
+* **cost**: a pure-Python loop timed in the cell (best of 3) while the channels are idle,
+  and while a thread of the kernel streams 2,000 appends a second to a subscribed viewer;
+* **click → handler**: a viewer sends events stamped with the wall clock while the cell
+  spins in pure Python, and while it sleeps; the handler notes ``time.time() - sent``.
+
+Ratios are against 5 ms. nbchannel lowers the interval to
+:data:`nbchannel.kernel.transport.DEFAULT_SWITCH_INTERVAL` in kernels
+(``NBCHANNEL_SWITCH_INTERVAL``; the server here runs with ``off`` so each interval is
+set explicitly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+from nbchannel.testing import JupyterServer, KernelSession, Viewer
+
+__all__ = ["main", "run"]
+
+INTERVALS = (0.005, 0.002, 0.001, 0.0005)
+
+SETUP = r"""
+import sys, threading, time
+from nbchannel import LiveChannel
+
+ch = LiveChannel("switch")
+assert ch.wait_connected(10)
+delays = []
+
+@ch.on("click")
+def _clicked(event):
+    delays.append(time.time() - event.value["sent"])
+
+def numeric(n):
+    t0 = time.perf_counter()
+    s = 0
+    for i in range(n):
+        s += i * i
+    return time.perf_counter() - t0
+
+def streaming(seconds_fn):
+    stop = threading.Event()
+    def run():
+        i = 0
+        while not stop.is_set():
+            ch.append({"i": i})
+            i += 1
+            time.sleep(0.0005)
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        return seconds_fn()
+    finally:
+        stop.set()
+        t.join()
+
+def spin(seconds):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+"""
+
+
+async def _clicks(
+    server: JupyterServer, kernel: KernelSession, cell: str, n: int, gap: float
+) -> list[float]:
+    """Run ``cell`` and send ``n`` clicks ``gap`` seconds apart while it runs; the delays
+    (ms) from each click's send to its handler."""
+    viewer = await Viewer.connect(server.ws_url, token=server.token)
+    view = await viewer.subscribe(kernel.id, "switch")
+    await viewer.wait_for(lambda: view.epoch is not None)
+    kernel.execute("delays.clear()")
+    running = asyncio.create_task(asyncio.to_thread(kernel.execute, cell))
+    await asyncio.sleep(0.3)  # the cell is under way
+    for _ in range(n):
+        await viewer.event(kernel.id, "switch", "click", {"sent": time.time()})
+        await asyncio.sleep(gap)
+    await running
+    await viewer.close()
+    return [d * 1000 for d in kernel.eval("list(delays)")]
+
+
+async def _measure(
+    server: JupyterServer, kernel: KernelSession, quick: bool
+) -> list[dict[str, Any]]:
+    n_loop = 300_000 if quick else 3_000_000
+    clicks = 5 if quick else 40
+    gap = 0.02
+    busy = clicks * gap + 0.8
+    viewer = await Viewer.connect(server.ws_url, token=server.token)
+    await viewer.subscribe(kernel.id, "switch")  # the streamed items go somewhere
+    reading = asyncio.create_task(viewer.wait_for(lambda: False, timeout=3600))
+    rows = []
+    try:
+        for interval in INTERVALS:
+            kernel.execute(f"sys.setswitchinterval({interval})")
+            idle = kernel.eval(f"min(numeric({n_loop}) for _ in range(3))")
+            streamed = kernel.eval(
+                f"streaming(lambda: min(numeric({n_loop}) for _ in range(3)))", timeout=300
+            )
+            spinning = await _clicks(server, kernel, f"spin({busy})", clicks, gap)
+            sleeping = await _clicks(server, kernel, f"time.sleep({busy})", clicks, gap)
+            rows.append(
+                {
+                    "interval_ms": interval * 1000,
+                    "loop_idle_ms": idle * 1000,
+                    "loop_streaming_ms": streamed * 1000,
+                    "spinning_p50_ms": statistics.median(spinning),
+                    "spinning_max_ms": max(spinning),
+                    "sleeping_p50_ms": statistics.median(sleeping),
+                }
+            )
+            print(_line(rows[-1], rows[0]), flush=True)
+    finally:
+        reading.cancel()
+        await viewer.close()
+    return rows
+
+
+def _line(row: dict[str, Any], base: dict[str, Any]) -> str:
+    return (
+        f"{row['interval_ms']:>5.1f} ms | loop idle {row['loop_idle_ms']:7.1f} ms "
+        f"(×{row['loop_idle_ms'] / base['loop_idle_ms']:.3f}) | loop while streaming "
+        f"{row['loop_streaming_ms']:7.1f} ms "
+        f"(×{row['loop_streaming_ms'] / base['loop_streaming_ms']:.3f})"
+        f" | click→handler spinning p50 {row['spinning_p50_ms']:.2f} ms "
+        f"(max {row['spinning_max_ms']:.2f}), sleeping p50 {row['sleeping_p50_ms']:.2f} ms"
+    )
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Measure every interval; return the rows (and print them)."""
+    os.environ["NBCHANNEL_SWITCH_INTERVAL"] = "off"  # inherited by the kernel
+    print(
+        "switch interval | pure-Python loop, best of 3 (× vs 5 ms) | click → handler",
+        flush=True,
+    )
+    with JupyterServer() as server:
+        kernel = server.start_kernel()
+        try:
+            kernel.execute(SETUP)
+            rows = asyncio.run(_measure(server, kernel, quick))
+        finally:
+            kernel.shutdown()
+    print(f"load average (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.switch_interval``."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes: proves it runs")
+    p.add_argument("--json", default=None, help="also write the rows to this file")
+    args = p.parse_args(argv)
+    rows = run(args.quick)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
