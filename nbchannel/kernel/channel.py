@@ -237,11 +237,15 @@ class LiveChannel:
             total = self._state_bytes + msg.nbytes - (old.nbytes if old is not None else 0)
             limit = self._transport.max_state_bytes
             if total > limit:
+                setting = (
+                    "the relay's --state-bytes"
+                    if self.scope == "hub"
+                    else "the server's c.NbChannel.state_bytes"
+                )
                 raise LimitExceeded(
                     f"channel {self.name!r}: set({key!r}, ...) would make its retained state "
-                    f"{total} bytes, over the server's limit of {limit} "
-                    "(c.NbChannel.state_bytes); keep fewer or smaller keys, or use append() "
-                    "for growing data"
+                    f"{total} bytes, over the limit of {limit} ({setting}); keep fewer or "
+                    "smaller keys, or use append() for growing data"
                 )
             self._state[key] = value
             self._state_msgs[key] = msg

@@ -140,6 +140,33 @@ def _one(data: bytes) -> Message:
     return decode_frame(data)[0]
 
 
+class _Outage:
+    """One line for the first failure of a repeated Redis call, then one at most every
+    ``every`` seconds with how many failed since, and one when it works again: an outage
+    does not fill the log with a line per retry."""
+
+    def __init__(self, what: str, every: float = 30.0) -> None:
+        self.what = what
+        self.every = every
+        self.failures = 0
+        self._logged = 0
+        self._logged_at = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if self.failures == 1 or now - self._logged_at >= self.every:
+            more = self.failures - self._logged - 1
+            since = f" ({more} more failures since the last report)" if more > 0 else ""
+            log.warning("%s failed: %s; retrying%s", self.what, exc, since)
+            self._logged, self._logged_at = self.failures, now
+
+    def worked(self) -> None:
+        if self.failures:
+            log.warning("%s works again after %d failures", self.what, self.failures)
+            self.failures = self._logged = 0
+
+
 class RedisEngine:
     """Shares this relay's hub-wide channels with other relays through Redis."""
 
@@ -182,6 +209,8 @@ class RedisEngine:
         self._owner_tasks: dict[Peer, asyncio.Task[None]] = {}
         self._jobs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._pending_subs: dict[str, list[tuple[Peer, Message]]] = {}
+        self._load_outage = _Outage("redis load of a channel for its viewers")
+        self._load_retries: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Future[Any]] = set()
         self.gen = ""
@@ -221,10 +250,12 @@ class RedisEngine:
 
     async def _listen(self, ready: asyncio.Event) -> None:
         """Subscribed before anything is read; every message goes to the apply queue."""
+        outage = _Outage("redis subscription")
         while True:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(LIVE)
+                outage.worked()
                 if ready.is_set():
                     # subscribed again after a break: what was missed is resynchronised
                     self._jobs.put_nowait(("resync-all", None))
@@ -235,16 +266,18 @@ class RedisEngine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("redis subscription broken (%s); subscribing again", exc)
+                outage.failed(exc)
                 await asyncio.sleep(0.2)
 
     async def _watch(self) -> None:
         """Notice Redis losing its data; refresh presence."""
         last_presence = 0.0
+        outage = _Outage("redis check")
         while True:
             await asyncio.sleep(self.check_interval)
             try:
                 await self._check_generation()
+                outage.worked()
                 now = time.time()
                 if now - last_presence > self.presence_ttl / 3:
                     last_presence = now
@@ -255,7 +288,7 @@ class RedisEngine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("redis check failed: %s", exc)
+                outage.failed(exc)
 
     async def _check_generation(self, first: bool = False) -> None:
         gen = await self.redis.get(GEN)
@@ -483,7 +516,16 @@ class RedisEngine:
                     await self._live(arg)
                 elif job == "load":
                     if arg not in self.applied:
-                        await self._load(arg)
+                        try:
+                            await self._load(arg)
+                        except _UNREACHABLE as exc:
+                            # Redis is down: the viewers wait, and the load is tried again
+                            self._load_outage.failed(exc)
+                            if arg not in self._load_retries:
+                                self._load_retries.add(arg)
+                                asyncio.get_running_loop().call_later(0.5, self._retry_load, arg)
+                            continue
+                        self._load_outage.worked()
                     self._release_subs(arg)
                 elif job == "presence":
                     try:
@@ -503,6 +545,10 @@ class RedisEngine:
                 raise
             except Exception:
                 log.exception("relay engine: %s %r failed", job, arg)
+
+    def _retry_load(self, name: str) -> None:
+        self._load_retries.discard(name)
+        self._jobs.put_nowait(("load", name))
 
     def _release_subs(self, name: str) -> None:
         for peer, m in self._pending_subs.pop(name, []):

@@ -663,6 +663,12 @@ def test_retained_state_is_bounded_by_the_servers_state_limit() -> None:
     ch.unset("a")
     ch.set("b", "x" * 6_000)  # room again once a key is gone
     assert sorted(ch.state) == ["b"]
+    # a hub-wide channel's limit is the relay's, and the error names the relay's option
+    shared = LiveChannel("shared-state", scope="hub", transport=t)
+    shared.set("a", "x" * 6_000)
+    with pytest.raises(LimitExceeded, match="the relay's --state-bytes") as info:
+        shared.set("b", "x" * 6_000)
+    assert "NbChannel" not in str(info.value)
 
 
 @pytest.mark.parametrize(

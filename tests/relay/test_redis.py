@@ -328,3 +328,33 @@ async def test_state_over_the_limit_is_refused_to_the_owner_and_nothing_else_is_
             assert "not applied" not in r.log() and "Traceback" not in r.log()
         for v in viewers:
             await v.close()
+
+
+@run_async
+async def test_a_redis_outage_is_logged_once_and_a_subscribe_made_during_it_is_answered(
+    two_relays: tuple[RelayProcess, RelayProcess], redis: RedisServer, owner_client
+) -> None:
+    """Relays retry Redis several times a second during an outage: the log says so once
+    per kind of call, and once more when Redis works again, not a line per retry. A viewer
+    that subscribes meanwhile is answered once Redis is back, and gets what the kernel
+    restores."""
+    a, b = two_relays
+    ch = hub_channel("quiz", owner_client(a.url))
+    ch.set("question", "2 + 2?")
+    assert ch.flush(10)
+    redis.stop()
+    viewer = await Viewer.connect(b.ws_url, token="t-student")
+    view = await viewer.subscribe("hub", "quiz")  # relay b must load it from Redis: down
+    await asyncio.sleep(3)
+    redis.start()  # empty: the kernel restores its channel
+    await viewer.wait_for(lambda: view.state.get("question") == "2 + 2?", timeout=20)
+    await viewer.close()
+    for r in two_relays:
+        wait_until(lambda r=r: "redis check works again" in r.log(), timeout=15)
+        wait_until(lambda r=r: "redis subscription works again" in r.log(), timeout=15)
+        failures = [line for line in r.log().splitlines() if "failed:" in line]
+        # subscription, check and (relay b) the viewer's load, each once; a few other
+        # calls may fail once each too
+        assert 2 <= len(failures) <= 8, "\n".join(failures)
+        assert "Traceback" not in r.log()
+    assert "redis load of a channel for its viewers works again" in b.log()
