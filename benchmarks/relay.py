@@ -17,7 +17,11 @@ process (a relay sends the same frame to all the viewers that keep up). Two runs
    recover (from the dead connection to the first item from the other relay, and to the
    first frame that starts with an item sent after the death).
 
-Sender and viewers share one clock (one machine), so latency is ``receive - send``.
+Sender and viewers share one clock (one machine), so latency is ``receive - send``, taken
+twice: when the viewer process reads the frame, and when the frame reached the viewer's
+socket (the kernel stamps what a socket receives, ``SO_TIMESTAMPNS``): the first includes
+the time a viewer process waits for a core its relays also need, the second is the relays'
+and the network's part alone.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ SCOPE = "hub"
 _HLEN = struct.Struct("<I")
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")  # the header length, at offset 4 of a frame
+#: Linux: the kernel stamps what a socket receives with the wall clock (struct timespec)
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("qq")
+_CMSG = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 @dataclass
@@ -118,7 +126,8 @@ class _Worker:
         self._ids: dict[bytes, int] = {}
         self._frames: list[tuple[int, int, np.ndarray[Any, Any]]] = []
         self.receipt_frame = array("q")
-        self.receipt_ns = array("q")
+        self.receipt_ns = array("q")  # when this process read the frame
+        self.arrival_ns = array("q")  # when it reached the viewer's socket
         self.stopping = False
         self.reconnects = 0
         self.poller = select.epoll()
@@ -130,6 +139,7 @@ class _Worker:
         parts = urlsplit(v.urls[0])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         sock.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80))
         v.sock, v.buf, v.state = sock, bytearray(), "connecting"
@@ -182,8 +192,13 @@ class _Worker:
     def read(self, v: _View) -> None:
         """Read what ``v``'s socket has and hand each complete message to :meth:`on_frame`."""
         assert v.sock is not None
+        arrival = 0
         try:
-            data = v.sock.recv(1 << 18)
+            data, ancillary, _, _ = v.sock.recvmsg(1 << 18, _CMSG)
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, ns = _TIMESPEC.unpack(stamp)
+                    arrival = sec * 1_000_000_000 + ns
         except (BlockingIOError, InterruptedError):
             data = None
         except OSError:
@@ -209,7 +224,7 @@ class _Worker:
                 break
             opcode = buf[pos] & 0x0F
             if opcode == 2:
-                self.on_frame(v, bytes(buf[start : start + size]))
+                self.on_frame(v, bytes(buf[start : start + size]), arrival)
             elif opcode == 8:
                 del buf[:]
                 self._closed(v)
@@ -227,7 +242,9 @@ class _Worker:
         v.state = "closed"
         self.on_frame(v, None)
 
-    def on_frame(self, v: _View, data: bytes | bytearray | str | None) -> None:
+    def on_frame(self, v: _View, data: bytes | bytearray | str | None, arrival_ns: int = 0) -> None:
+        """One frame read (``arrival_ns``: when the last of it reached the socket, as the
+        kernel stamped it; 0 if unknown) or, with ``data`` None, the connection closed."""
         now_ns = time.time_ns()
         if data is None:
             if not self.stopping:
@@ -250,6 +267,7 @@ class _Worker:
             sent_ns = int(sent[0])
             self.receipt_frame.append(fid)
             self.receipt_ns.append(now_ns)
+            self.arrival_ns.append(arrival_ns or now_ns)
             if lo >= v.next:
                 v.skipped += lo - v.next
                 v.received += hi - lo + 1
@@ -292,11 +310,11 @@ class _Worker:
         if v.down_ns and not v.first_after:
             v.first_after = (now_ns - v.down_ns) / 1e9
 
-    def latency_histogram(self) -> np.ndarray[Any, Any]:
+    def latency_histogram(self, recv_ns: array[int]) -> np.ndarray[Any, Any]:
         """Counts of item latencies (receipt - send) in 0.1 ms buckets, and, in the same
         layout after them, of each frame's first (oldest) item."""
         frames = np.frombuffer(self.receipt_frame, dtype=np.int64)
-        recv = np.frombuffer(self.receipt_ns, dtype=np.int64)
+        recv = np.frombuffer(recv_ns, dtype=np.int64)
         hist = np.zeros(2 * _BUCKETS, dtype=np.int64)
         order = np.argsort(frames, kind="stable")
         frames, recv = frames[order], recv[order]
@@ -321,7 +339,8 @@ class _Worker:
             "reconnects": self.reconnects,
             "first_after": [v.first_after for v in self.views if v.first_after],
             "caught_up": [v.caught_up for v in self.views if v.caught_up],
-            "latency_hist": self.latency_histogram().tobytes(),
+            "latency_hist": self.latency_histogram(self.receipt_ns).tobytes(),
+            "arrival_hist": self.latency_histogram(self.arrival_ns).tobytes(),
         }
 
     def poll(self, timeout: float) -> None:
@@ -348,7 +367,7 @@ def _worker(urls: list[list[str]], pipe: Connection) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("viewers not subscribed in time")
         w.poll(0.05)
-    w.receipt_frame, w.receipt_ns = array("q"), array("q")  # only the measured stream
+    w.receipt_frame, w.receipt_ns, w.arrival_ns = array("q"), array("q"), array("q")
     pipe.send("ready")
     while not pipe.poll(0):
         w.poll(0.01)
@@ -434,6 +453,7 @@ def run(
             client.close()
     received = sum(sum(r["received"]) for r in results)
     hist = np.sum([np.frombuffer(r["latency_hist"], dtype=np.int64) for r in results], axis=0)
+    arrived = np.sum([np.frombuffer(r["arrival_hist"], dtype=np.int64) for r in results], axis=0)
     every, first_item = hist[:_BUCKETS], hist[_BUCKETS:]
     out: dict[str, Any] = {
         "run": "relay killed" if kill else "steady",
@@ -453,6 +473,9 @@ def run(
         "p99_ms": _hist_percentile(every, 0.99),
         "max_ms": _hist_percentile(every, 1.0),
         "frame_first_p99_ms": _hist_percentile(first_item, 0.99),
+        "socket_p50_ms": _hist_percentile(arrived[:_BUCKETS], 0.5),
+        "socket_p99_ms": _hist_percentile(arrived[:_BUCKETS], 0.99),
+        "socket_max_ms": _hist_percentile(arrived[:_BUCKETS], 1.0),
         "relay_kib_per_viewer": per_viewer / 1024,
     }
     if kill:
@@ -485,6 +508,11 @@ def _print(r: dict[str, Any]) -> None:
         f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (each frame's oldest item: "
         f"p99 {r['frame_first_p99_ms']:.1f} ms); "
         f"relay memory per viewer {r['relay_kib_per_viewer']:.1f} KiB"
+    )
+    print(
+        f"    send → viewer's socket (its kernel's receive stamp, before the viewer process "
+        f"reads: the viewers share the relays' cores here): p50 {r['socket_p50_ms']:.1f} ms, "
+        f"p99 {r['socket_p99_ms']:.1f} ms, max {r['socket_max_ms']:.1f} ms"
     )
     if "recover_live_s" in r:
         f, c = r["recover_first_item_s"], r["recover_live_s"]
