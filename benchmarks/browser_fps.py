@@ -299,7 +299,8 @@ def _measure_eight(
         server.root_dir / "fps8.ipynb",
         [
             EIGHT_SETUP_CELL.format(shown=shown, plots=plots, height=EIGHT_HEIGHT),
-            EIGHT_STREAM_CELL.format(rate=rate, seconds=seconds),
+            # (streams a second longer than the window: room for the screenshot)
+            EIGHT_STREAM_CELL.format(rate=rate, seconds=seconds + 1.0),
         ],
     )
     page = browser.new_page(**EIGHT_VIEWPORT)
@@ -326,13 +327,13 @@ def _measure_eight(
     for rep in range(reps):
         page.evaluate(_START_CELL, 1)
         time.sleep(0.5)  # the stream is flowing
+        if rep == 0 and screenshot:
+            # mid-stream, before the window (a screenshot stalls the page for a moment)
+            page.screenshot(path=screenshot)
         cpu0, a0 = cpu(), page.evaluate(_READ_ALL, True)
         time.sleep(max(0.2, seconds - 0.7))
         a1, cpu1 = page.evaluate(_READ_ALL, False), cpu()
-        if rep == 0 and screenshot:
-            # after the window (a screenshot stalls the page), while the cell still streams
-            page.screenshot(path=screenshot)
-        nb.wait_idle(seconds + 60)
+        nb.wait_idle(seconds + 61)
         dt = (a1["t"] - a0["t"]) / 1000
         per_plot = [
             (e["frames"] - s["frames"]) / dt for s, e in zip(a0["plots"], a1["plots"], strict=True)

@@ -41,6 +41,9 @@ const PALETTE_DARK = ["#5aa9e6", "#ffa552", "#5fd35f", "#ff6b6b", "#c39bf0", "#c
 /** Decimate once the visible rows exceed this many per device pixel column. */
 const DECIMATE_ABOVE = 4;
 
+/** How often (ms) the legend's latest values change while data streams and no point is hovered. */
+const LEGEND_MS = 250;
+
 /** Series line width in CSS pixels while the plot draws at most one point per pixel column. */
 const LINE_WIDTH = 1.5;
 
@@ -145,16 +148,30 @@ export function render(ctx) {
     return i;
   };
 
+  /** @type {Map<number, {text: string, at: number}>} the latest values shown, by series */
+  const latestShown = new Map();
+
   /**
    * Legend text for series `sidx` (0 = x): the hovered value, or the latest one when the
-   * cursor is elsewhere (uPlot passes idx null then).
+   * cursor is elsewhere (uPlot passes idx null then). The latest value changes with every
+   * frame while data streams; new text makes the page lay out again, so it is refreshed at
+   * most every LEGEND_MS (uPlot rewrites the same text, which needs no layout).
    * @param {number} sidx
    */
   const legendValue = (sidx) => (/** @type {uPlot} */ _u, /** @type {number | null} */ v, /** @type {number} */ _s, /** @type {number | null} */ idx) => {
     if (idx == null) {
-      if (!cols.length) return "–";
+      if (!cols.length) {
+        latestShown.delete(sidx);
+        return "–";
+      }
+      const now = performance.now();
+      const shown = latestShown.get(sidx);
+      if (shown && now - shown.at < LEGEND_MS) return shown.text;
       const last = cols.start + cols.length - 1;
       v = sidx === 0 ? cols.x[last] : cols.y[sidx - 1][last];
+      const text = v == null || Number.isNaN(v) ? "–" : formatNumber(v);
+      latestShown.set(sidx, { text, at: now });
+      return text;
     }
     return v == null || Number.isNaN(v) ? "–" : formatNumber(v);
   };
