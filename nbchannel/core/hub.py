@@ -71,6 +71,10 @@ class HubConfig:
     batch_bytes: int = 256 * 1024
     #: WebSocket frames per second shared by all viewers (see :class:`FrameBudget`); 0: no cap.
     frames_per_second: int = 20_000
+    #: Appends in one frame from a kernel to a channel with at least this many viewers are
+    #: queued for each viewer as one run (and encoded once for all the viewers that keep
+    #: up), not one by one.
+    run_viewers: int = 8
     #: Frame limits for decoding.
     limits: Limits = field(default_factory=Limits)
 
@@ -197,34 +201,55 @@ class Hub:
         run_scope: str | None = None
         run_in = run_out = 0
         credit: set[Channel] = set()
+        # Appends to a channel with many viewers are collected and fanned out as one
+        # MessageRun per viewer (one queue entry, one frame encoded for all that keep up).
+        items: list[Message] = []
         write_kinds = P.WRITE_KINDS
         for msg in messages:
             try:
                 if msg.kind in write_kinds:
                     if run is None or msg.channel != run_name or msg.scope != run_scope:
                         if run is not None:
+                            if items:
+                                run_out += self._append_items(run, items)
                             _count_rates(run, run_in, run_out)
                             run_in = run_out = 0
                         run = None  # stays None if the lookup raises
                         run = self._owned(peer, msg)
                         run_name, run_scope = msg.channel, msg.scope
-                    run_out += self._write(run, msg)
                     run_in += 1
-                    if run.flow == "block" and msg.kind == P.APPEND:
-                        run.received[peer] = run.received.get(peer, 0) + 1
-                        credit.add(run)
+                    if msg.kind == P.APPEND:
+                        if run.flow == "block":
+                            run.received[peer] = run.received.get(peer, 0) + 1
+                            credit.add(run)
+                        elif (
+                            run.flow == "drop"
+                            and not msg.buffers
+                            and len(run.subscribers) >= self.config.run_viewers
+                        ):
+                            items.append(msg)
+                            continue
+                    if items:
+                        run_out += self._append_items(run, items)
+                    run_out += self._write(run, msg)
                 else:
                     if run is not None:
+                        if items:
+                            run_out += self._append_items(run, items)
                         _count_rates(run, run_in, run_out)
                         run_in = run_out = 0
                     run = None
                     self._owner_message(peer, msg)
             except NbChannelError as exc:
+                items.clear()
                 self.send_error(peer, exc, msg)
             except Exception:  # one bad message must not take the hub down
+                items.clear()
                 log.exception("nbchannel hub: unexpected error handling %r from %r", msg, peer)
                 self.send_error(peer, ChannelError("internal error; see the server log"), msg)
         if run is not None:
+            if items:
+                run_out += self._append_items(run, items)
             _count_rates(run, run_in, run_out)
         for ch in credit:
             self._credit(ch, (peer,))
@@ -362,6 +387,14 @@ class Hub:
             stats.messages_out += sent
             stats.bytes_out += sent * size
         return sent
+
+    def _append_items(self, ch: Channel, items: list[Message]) -> int:
+        """Fan out the appends collected from an owner's frame (then forget them); how many
+        deliveries (items × viewers that took them)."""
+        n = len(items)
+        sent = self._append_run(ch, items) if n > 1 else self._write(ch, items[0])
+        items.clear()
+        return sent * n if n > 1 else sent
 
     def _append_run(self, ch: Channel, msgs: list[Message]) -> int:
         """Append consecutive stream items to ``ch`` and queue them for its subscribers as

@@ -87,6 +87,11 @@ class NbChannel(ExtensionApp):
         "viewers each frame carries more messages instead of flooding the event loop "
         "(0: no cap).",
     ).tag(config=True)
+    run_viewers = Int(
+        _defaults.run_viewers,
+        help="A kernel's consecutive appends to a channel with at least this many viewers "
+        "are queued for each viewer as one run, encoded once for all that keep up.",
+    ).tag(config=True)
     max_frame_bytes = Int(
         _limits.max_frame_bytes, help="Largest frame accepted from a kernel or a browser."
     ).tag(config=True)
@@ -164,6 +169,7 @@ class NbChannel(ExtensionApp):
             max_event_bytes=self.max_event_bytes,
             batch_bytes=self.batch_bytes,
             frames_per_second=self.frames_per_second,
+            run_viewers=self.run_viewers,
             limits=Limits(
                 max_frame_bytes=self.max_frame_bytes, max_header_bytes=self.max_header_bytes
             ),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import struct
@@ -126,6 +127,8 @@ class ChannelSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         name = getattr(user, "username", None) or "viewer"
         self.peer = self.hub.connect_subscriber(f"{name}@{self.request.remote_ip}")
         self._writer = asyncio.ensure_future(self._write_loop(self.peer))
+        # a run of items fanned out to many viewers goes straight to the sockets that keep up
+        self.peer.send_now = functools.partial(send_if_idle, self)
 
     async def _write_loop(self, peer: Peer) -> None:
         await write_loop(self.hub, peer, self._write_frame)

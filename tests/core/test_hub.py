@@ -647,3 +647,25 @@ def test_block_flow_credit_tells_the_owner_where_the_slowest_viewer_is() -> None
     assert kinds(drain(a)) == [P.APPEND] * 7 and a.outbox.dropped == 0
     send(hub, a, P.CONSUMED, "bulk", scope="k1", offset="x")
     assert _errors(drain(a)) == ["malformed-frame"]
+
+
+def test_a_kernels_frame_of_appends_reaches_many_viewers_as_one_run_each(hub: Hub) -> None:
+    k = hub.connect_owner("k1")
+    viewers = [hub.connect_subscriber() for _ in range(hub.config.run_viewers)]
+    send(hub, k, P.OPEN, "feed")
+    for v in viewers:
+        send(hub, v, P.SUBSCRIBE, "feed", scope="k1")
+        drain(v)
+    frame = [Message.create(P.APPEND, "feed", i) for i in range(5)]
+    frame.insert(3, Message.create(P.SET, "feed", "mid", key="label"))  # ends the first run
+    hub.receive(k, frame)
+    for v in viewers:
+        assert len(v.outbox) == 3  # a run of 3 items, the state, a run of 2
+        msgs = decode_frame(encode_frame(drain(v)))  # what the viewer reads
+        assert [(m.kind, m.offset) for m in msgs] == [
+            (P.APPEND, 0), (P.APPEND, 1), (P.APPEND, 2), (P.SET, None), (P.APPEND, 3), (P.APPEND, 4)
+        ]  # fmt: skip
+        assert values(msgs, P.APPEND) == [0, 1, 2, 3, 4]
+    stats = hub.channels[("k1", "feed")].stats
+    assert stats.messages_in == 6 and stats.messages_out == 6 * len(viewers)
+    assert [m.value() for m in hub.channels[("k1", "feed")].history] == [0, 1, 2, 3, 4]
