@@ -16,8 +16,8 @@ everything as JSON::
     python -m benchmarks --reps 5 --json out.json
 
 Metrics: 1 throughput, 2 latency, 3 events, 4 arrays, 5 fanout, 6 slow, 7 browser,
-8 reload (see ``benchmarks/suite.py``). Targets are printed beside path A's medians; nothing
-fails when one is missed (the quick mode judges none).
+8 reload, 9 image (see ``benchmarks/suite.py``). Targets are printed beside path A's
+medians; nothing fails when one is missed (the quick mode judges none).
 """
 
 from __future__ import annotations

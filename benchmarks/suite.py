@@ -29,7 +29,9 @@ Metrics (``--only`` takes their names or numbers):
 6. ``slow`` one stalled client beside a fast one, 10 MB/s for 60 s: server memory growth;
 7. ``browser`` LivePlot frames per second in headless Chromium (``benchmarks.browser_fps``);
 8. ``reload`` a page reloaded while a cell streams: navigation start → the view shows again,
-   a ``LivePlot`` (A) vs an ipywidgets widget (B) (``benchmarks.reload``).
+   a ``LivePlot`` (A) vs an ipywidgets widget (B) (``benchmarks.reload``);
+9. ``image`` a 1080p ``LiveImage`` streamed as fast as the kernel shows frames: frames drawn
+   per second in headless Chromium for raw, jpeg and png (``benchmarks.image_fps``).
 """
 
 from __future__ import annotations
@@ -284,7 +286,17 @@ GOALS = [
     Goal("A-poll one-way latency p50 ≤ 50 ms", _PACED, "p50_ms", "A-poll", "<=", 50),
 ]
 
-METRICS = ["throughput", "latency", "events", "arrays", "fanout", "slow", "browser", "reload"]
+METRICS = [
+    "throughput",
+    "latency",
+    "events",
+    "arrays",
+    "fanout",
+    "slow",
+    "browser",
+    "reload",
+    "image",
+]
 
 
 def parse_only(spec: str | None) -> list[str]:
@@ -499,6 +511,13 @@ async def run_suite(
                 reload_bench.run, quick=quick, reps=reps, keys=reload_keys
             )
             _log(f"  reload: {reload.get('skipped') or reload.get('error') or reload['summary']}")
+        image: dict[str, Any] | None = None
+        if "image" in metrics and "A" in wanted:
+            from . import image_fps
+
+            _log("  image: LiveImage 1080p frames per second (headless Chromium)")
+            image = await asyncio.to_thread(image_fps.run, quick=quick, reps=reps)
+            _log(f"  image: {image.get('skipped') or image.get('error') or 'done'}")
     finally:
         await paths.close()
     return build_report(
@@ -508,6 +527,7 @@ async def run_suite(
         quick=quick,
         browser=browser,
         reload=reload,
+        image=image,
         started=started,
         load_before=load_before,
     )
@@ -523,6 +543,7 @@ def build_report(
     started: float,
     load_before: tuple[float, float, float],
     reload: dict[str, Any] | None = None,
+    image: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Medians, ratios and targets of every row, plus the raw runs, as one JSON-able dict."""
     rows_out = []
@@ -593,6 +614,8 @@ def build_report(
         rows_out.append(fps_row)
     if reload is not None:
         rows_out.extend(reload_rows(reload, quick))
+    if image is not None:
+        rows_out.extend(image_rows(image, quick))
     return {
         "benchmark": "nbchannel vs the ipywidgets comm path vs a raw WebSocket",
         "goals": judge_goals(rows_out, quick=quick),
@@ -604,6 +627,7 @@ def build_report(
         "runs": runs,
         "browser": browser,
         "reload": reload,
+        "image": image,
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -692,6 +716,37 @@ def judge_goals(rows: list[dict[str, Any]], *, quick: bool) -> list[dict[str, An
             judged["met"] = _meets(value, goal.op, goal.value)
         out.append(judged)
     return out
+
+
+def image_rows(image: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
+    """Metric 9's rows: a 1080p LiveImage's frames drawn per second in headless Chromium,
+    one per encoding (the kernel encodes jpeg and png with Pillow), goal ≥ 30 for jpeg."""
+    rows = []
+    encodings = image.get("encodings") or {}
+    for enc in ("raw", "jpeg", "png"):
+        r = encodings.get(enc)
+        value = (
+            {"median": r["fps"]}
+            if isinstance(r, dict) and _is_num(r.get("fps"))
+            else {"median": None, "error": _why(image) if not r else str(r)}
+        )
+        row: dict[str, Any] = {
+            "metric": "image",
+            "measurement": "LiveImage in headless Chromium",
+            "label": f"LiveImage 1920×1080 {enc} frames drawn per second",
+            "table_label": f"9 LiveImage 1080p {enc} fps",
+            "field": "fps",
+            "unit": "fps",
+            "better": "higher",
+            "values": {"A": value},
+            "ratios": {},
+        }
+        if enc == "jpeg":
+            row["target"] = {"op": ">=", "value": 30}
+            if not quick and _is_num(value["median"]):
+                row["target"]["met"] = _meets(value["median"], ">=", 30)
+        rows.append(row)
+    return rows
 
 
 def browser_size(quick: bool) -> dict[str, Any]:

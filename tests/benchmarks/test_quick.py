@@ -174,11 +174,12 @@ def test_quick_reload_mid_run_nbchannel_beside_ipywidgets(tmp_path: Path, capsys
 def test_metric_and_path_selection() -> None:
     assert parse_only("1,fanout,7") == ["throughput", "fanout", "browser"]
     assert parse_only("reload") == parse_only("8") == ["reload"]
+    assert parse_only("image") == parse_only("9") == ["image"]
     assert parse_only(None)[0] == "throughput"
     assert parse_paths("c,a") == ["A", "C"]
     assert parse_paths("a-poll, A-Stream,a") == ["A", "A-stream", "A-poll"]
     assert parse_paths("b-batched,A-COMM,b,a") == ["A", "A-comm", "B", "B-batched"]
     with pytest.raises(ValueError, match="unknown metric"):
-        parse_only("9")
+        parse_only("10")
     with pytest.raises(ValueError, match="unknown path"):
         parse_paths("D")
