@@ -612,6 +612,7 @@ def build_report(
         if not quick and _is_num(a):
             fps_row["target"]["met"] = _meets(a, ">=", 55)
         rows_out.append(fps_row)
+        rows_out.extend(eight_plot_rows(browser.get("eight_plots"), quick))
     if reload is not None:
         rows_out.extend(reload_rows(reload, quick))
     if image is not None:
@@ -716,6 +717,42 @@ def judge_goals(rows: list[dict[str, Any]], *, quick: bool) -> list[dict[str, An
             judged["met"] = _meets(value, goal.op, goal.value)
         out.append(judged)
     return out
+
+
+def eight_plot_rows(eight: dict[str, Any] | None, quick: bool) -> list[dict[str, Any]]:
+    """Metric 7's page of eight LivePlots: the page's frames per second and its slowest
+    plot's (goal ≥ 55 for each plot)."""
+    if eight is None:
+        return []
+    rows = []
+    for key, label in (
+        ("page_fps_summary", "  8 plots on a page: page fps"),
+        ("plot_fps_min_summary", "  8 plots: slowest plot fps"),
+    ):
+        summary = eight.get(key)
+        value = (
+            {"median": summary["median"]}
+            if isinstance(summary, dict) and _is_num(summary.get("median"))
+            else {"median": None, "error": str(eight.get("error") or "no data")}
+        )
+        row: dict[str, Any] = {
+            "metric": "browser",
+            "measurement": "8 LivePlots in headless Chromium",
+            "label": f"{label.strip()} ({eight.get('shown')} points each, "
+            f"{eight.get('rate')} points/s each)",
+            "table_label": label,
+            "field": "fps",
+            "unit": "fps",
+            "better": "higher",
+            "values": {"A": value},
+            "ratios": {},
+        }
+        if key == "plot_fps_min_summary":
+            row["target"] = {"op": ">=", "value": 55}
+            if not quick and _is_num(value["median"]):
+                row["target"]["met"] = _meets(value["median"], ">=", 55)
+        rows.append(row)
+    return rows
 
 
 def image_rows(image: dict[str, Any], quick: bool) -> list[dict[str, Any]]:

@@ -169,11 +169,13 @@ def in_kernel() -> bool:
 #: (``sys.setswitchinterval``); ``off`` leaves Python's setting alone.
 ENV_SWITCH_INTERVAL = "NBCHANNEL_SWITCH_INTERVAL"
 #: Python's default is 5 ms: a click reaching a kernel whose cell computes in pure Python
-#: waits for two thread switches (the I/O thread reads it, the event thread runs the
-#: handler), up to 10 ms. At 0.5 ms it is about 1 ms; a thread switch is only asked for when
-#: another thread has work, so a computation pays nothing while the channels are idle
+#: waits for several thread switches (the I/O thread wakes, reads the socket, the event
+#: thread runs the handler), each up to the interval: a median of about 14 ms at 5 ms,
+#: 4 ms at 1 ms, 2.7 ms at 0.5 ms. A switch is only asked for when another thread has
+#: work, so a loop pays nothing while the channels are idle; one that appends 10,000 items
+#: a second ran as fast at 1 ms as at 5 ms, and 7 % slower at 0.5 ms
 #: (``python -m benchmarks.switch_interval`` measures both).
-DEFAULT_SWITCH_INTERVAL = 0.0005
+DEFAULT_SWITCH_INTERVAL = 0.001
 
 
 def apply_switch_interval() -> float:
