@@ -55,7 +55,7 @@ def test_what_a_close_could_not_deliver_is_counted_and_reported(
         # loop keeps the interpreter to itself, as a cell that computes between appends does)
         code = (
             f"import sys\nsys.setswitchinterval(0.1)\nfor i in range({n}):\n    ch.append(i)\n"
-            "ch.close(timeout=0)\nsys.setswitchinterval(0.0005)"
+            "ch.close(timeout=0)\nsys.setswitchinterval(0.001)"
         )
         await asyncio.to_thread(kernel.execute, code)
         await viewer.wait_for(lambda: view.closed, timeout=60)
