@@ -175,7 +175,7 @@ ENV_SWITCH_INTERVAL = "NBCHANNEL_SWITCH_INTERVAL"
 #: work, so a loop pays nothing while the channels are idle; one that appends 10,000 items
 #: a second ran as fast at 1 ms as at 5 ms, and 7 % slower at 0.5 ms
 #: (``python -m benchmarks.switch_interval`` measures both). A cell that does nothing but
-#: append, as fast as it can, sends about 10 % fewer items a second at 1 ms than at 5 ms.
+#: append, as fast as it can, sent 10-20 % fewer items a second at 1 ms than at 5 ms.
 DEFAULT_SWITCH_INTERVAL = 0.001
 
 
