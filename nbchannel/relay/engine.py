@@ -525,7 +525,7 @@ class RedisEngine:
                                 self._load_retries.add(arg)
                                 asyncio.get_running_loop().call_later(0.5, self._retry_load, arg)
                             continue
-                        self._load_outage.worked()
+                    self._load_outage.worked()  # (loaded by this job or by a resync meanwhile)
                     self._release_subs(arg)
                 elif job == "presence":
                     try:

@@ -64,7 +64,8 @@ def test_server_restart_under_a_running_kernel(tmp_path: object) -> None:
     try:
         km, kernel = start_surviving_kernel(first, "survivor")
         open_channel(kernel, "durable")
-        kernel.execute("ch.set('title', 'kept'); ch.append('before')")
+        # confirmed by the first server (unconfirmed writes are re-sent to the next one)
+        kernel.execute("ch.set('title', 'kept'); ch.append('before'); assert ch.flush(10)")
 
         first.stop(kill=True)  # the server dies without a goodbye
         assert kernel.eval("ch.status") in ("reconnecting", "connecting")
