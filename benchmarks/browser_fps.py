@@ -33,7 +33,7 @@ import time
 from importlib import resources
 from typing import Any
 
-__all__ = ["missing", "run"]
+__all__ = ["START_CELL", "missing", "run"]
 
 #: Points shown and streamed per second, and seconds per measuring window.
 FULL = {"shown": 1_000_000, "rate": 10_000, "seconds": 5.0}
@@ -127,7 +127,7 @@ stream({seconds})
 
 # Like NotebookPage.run_cell(wait=False), but without handing the command's promise back to
 # Playwright (which would wait for it, and so for the whole cell, before returning).
-_START_CELL = """(i) => {
+START_CELL = """(i) => {
   const nb = window.jupyterapp.shell.currentWidget.content;
   nb.activeCellIndex = i;
   void window.jupyterapp.commands.execute('notebook:run-cell');
@@ -253,7 +253,7 @@ def _measure(server: Any, browser: Any, size: dict[str, Any], reps: int) -> dict
             raise TimeoutError(f"the plot never showed {shown:,} points (last: {a})")
         time.sleep(0.2)
     for _ in range(reps):
-        page.evaluate(_START_CELL, 1)
+        page.evaluate(START_CELL, 1)
         time.sleep(0.5)  # the stream is flowing
         start, t0 = page.evaluate(_ATTRS), time.monotonic()
         samples = []
@@ -325,7 +325,7 @@ def _measure_eight(
 
     windows: list[dict[str, Any]] = []
     for rep in range(reps):
-        page.evaluate(_START_CELL, 1)
+        page.evaluate(START_CELL, 1)
         time.sleep(0.5)  # the stream is flowing
         if rep == 0 and screenshot:
             # mid-stream, before the window (a screenshot stalls the page for a moment)

@@ -39,6 +39,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .browser_fps import START_CELL
 from .browser_fps import missing as browser_missing
 from .ws_client import WSClient
 
@@ -103,13 +104,6 @@ def stream(enc, seconds, out, rate=0):
 """
 
 STREAM_CELL = "stream({enc!r}, {seconds}, {out!r}, rate={rate})"
-
-# Starts cell `i` (without waiting for it to end).
-_START_CELL = """(i) => {
-  const nb = window.jupyterapp.shell.currentWidget.content;
-  nb.activeCellIndex = i;
-  void window.jupyterapp.commands.execute('notebook:run-cell');
-}"""
 
 # The notebook is open with an idle kernel (a kernel-choice dialog is accepted).
 _READY = """() => {
@@ -320,7 +314,7 @@ async def _stream_all(
     tab = await Tab.open(url)
     try:
         await tab.wait_for(_READY, 60)
-        await tab.evaluate(_START_CELL, 0)
+        await tab.evaluate(START_CELL, 0)
         await tab.wait_for(_IDLE, 120)
         drawn = f"(n) => [...Array(n).keys()].every(i => ({_FRAMES})(i)?.frames >= 1)"
         try:
@@ -336,7 +330,7 @@ async def _stream_all(
             for _ in range(reps):
                 out = root / f"image_fps_{enc}.json"
                 out.unlink(missing_ok=True)
-                await tab.evaluate(_START_CELL, i + 1)
+                await tab.evaluate(START_CELL, i + 1)
                 await asyncio.sleep(WARMUP)
                 start, t0 = await tab.evaluate(_FRAMES, i), time.monotonic()
                 await asyncio.sleep(seconds)

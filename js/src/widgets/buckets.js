@@ -9,6 +9,8 @@
 // device pixel column (the drawn line covers the same pixels as the full data) and is kept
 // while that holds, so a sliding window never rebuilds.
 
+import { writeMinMax } from "./columns.js";
+
 /** @typedef {import("./columns.js").Columns} Columns */
 /** @typedef {import("./columns.js").DecimationBuffer} DecimationBuffer */
 
@@ -121,32 +123,15 @@ export class Buckets {
       ox[n] = x[i];
       ox[n + 1] = x[iB - 1];
       for (let s = 0; s < S; s++) {
-        const col = cols.y[s];
-        let mn = NaN;
-        let mx = NaN;
-        let imn = i;
-        let imx = i;
-        let k = i;
-        while (k < iB && col[k] !== col[k]) k++;
-        if (k < iB) {
-          mn = mx = col[k];
-          imn = imx = k;
-          for (k++; k < iB; k++) {
-            const v = col[k];
-            if (v < mn) {
-              mn = v;
-              imn = k;
-            } else if (v > mx) {
-              mx = v;
-              imx = k;
-            }
-          }
-        }
-        oy[s][n] = imn <= imx ? mn : mx;
-        oy[s][n + 1] = imn <= imx ? mx : mn;
+        const o = oy[s];
+        writeMinMax(cols.y[s], i, iB, o, n);
         if (shown[s]) {
-          if (mn < ymin) ymin = mn;
-          if (mx > ymax) ymax = mx;
+          const a = o[n];
+          const b = o[n + 1];
+          if (a < ymin) ymin = a;
+          if (b < ymin) ymin = b;
+          if (a > ymax) ymax = a;
+          if (b > ymax) ymax = b;
         }
       }
       n += 2;

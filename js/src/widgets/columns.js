@@ -351,39 +351,15 @@ export function decimate(x, ys, i0, i1, x0, x1, buckets, out, shown) {
       ox[n] = x[i];
       ox[n + 1] = x[j - 1];
       for (let s = 0; s < S; s++) {
-        const col = ys[s];
-        let mn = NaN;
-        let mx = NaN;
-        let imn = i;
-        let imx = i;
-        let k = i;
-        while (k < j && col[k] !== col[k]) k++; // skip leading NaNs (missing values)
-        if (k < j) {
-          mn = mx = col[k];
-          imn = imx = k;
-          // NaN never wins a comparison, so later missing values are skipped for free.
-          for (k++; k < j; k++) {
-            const v = col[k];
-            if (v < mn) {
-              mn = v;
-              imn = k;
-            } else if (v > mx) {
-              mx = v;
-              imx = k;
-            }
-          }
-        }
         const o = oy[s];
-        if (imn <= imx) {
-          o[n] = mn;
-          o[n + 1] = mx;
-        } else {
-          o[n] = mx;
-          o[n + 1] = mn;
-        }
+        writeMinMax(ys[s], i, j, o, n);
         if (inside && shown[s]) {
-          if (mn < ymin) ymin = mn;
-          if (mx > ymax) ymax = mx;
+          const a = o[n];
+          const b = o[n + 1];
+          if (a < ymin) ymin = a;
+          if (b < ymin) ymin = b;
+          if (a > ymax) ymax = a;
+          if (b > ymax) ymax = b;
         }
       }
       n += 2;
@@ -419,4 +395,45 @@ export function extent(x, ys, i0, i1, x0, x1, shown) {
     }
   }
   return { min, max };
+}
+
+/**
+ * The smallest and largest value of `col[i..j)` into `out[n]` and `out[n + 1]`, in the order
+ * they occur (so a line through the pair keeps the data's direction); NaN (missing values)
+ * is skipped, and both are NaN when every value is missing.
+ * @param {Float64Array} col
+ * @param {number} i
+ * @param {number} j
+ * @param {Float64Array} out
+ * @param {number} n
+ */
+export function writeMinMax(col, i, j, out, n) {
+  let mn = NaN;
+  let mx = NaN;
+  let imn = i;
+  let imx = i;
+  let k = i;
+  while (k < j && col[k] !== col[k]) k++; // skip leading NaNs (missing values)
+  if (k < j) {
+    mn = mx = col[k];
+    imn = imx = k;
+    // NaN never wins a comparison, so later missing values are skipped for free.
+    for (k++; k < j; k++) {
+      const v = col[k];
+      if (v < mn) {
+        mn = v;
+        imn = k;
+      } else if (v > mx) {
+        mx = v;
+        imx = k;
+      }
+    }
+  }
+  if (imn <= imx) {
+    out[n] = mn;
+    out[n + 1] = mx;
+  } else {
+    out[n] = mx;
+    out[n + 1] = mn;
+  }
 }
