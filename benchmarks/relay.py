@@ -68,6 +68,9 @@ _U64 = struct.Struct("!Q")  # the header length, at offset 4 of a frame
 _SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
 _CMSG = socket.CMSG_SPACE(_TIMESPEC.size)
+#: Bytes read at a time: under the allocator's mmap threshold (128 KiB), so a read does
+#: not map and unmap fresh pages; a larger frame takes several reads.
+_READ_SIZE = 1 << 16
 
 
 @dataclass
@@ -194,7 +197,7 @@ class _Worker:
         assert v.sock is not None
         arrival = 0
         try:
-            data, ancillary, _, _ = v.sock.recvmsg(1 << 18, _CMSG)
+            data, ancillary, _, _ = v.sock.recvmsg(_READ_SIZE, _CMSG)
             for level, kind, stamp in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     sec, ns = _TIMESPEC.unpack(stamp)
@@ -206,31 +209,37 @@ class _Worker:
         if data == b"":
             self._closed(v)
             return
+        if not data:
+            return
         buf = v.buf
-        if data:
+        if buf:
             buf += data
-        pos, n = 0, len(buf)
+            data = bytes(buf)
+            del buf[:]
+        # (frames are parsed from the bytes read, each copied out once: the common case,
+        # a read that holds whole frames, costs no buffer juggling)
+        pos, n = 0, len(data)
         while n - pos >= 2:
-            size, start = buf[pos + 1] & 0x7F, pos + 2
+            size, start = data[pos + 1] & 0x7F, pos + 2
             if size == 126:
                 if n - pos < 4:
                     break
-                size, start = _U16.unpack_from(buf, pos + 2)[0], pos + 4
+                size, start = _U16.unpack_from(data, pos + 2)[0], pos + 4
             elif size == 127:
                 if n - pos < 10:
                     break
-                size, start = _U64.unpack_from(buf, pos + 2)[0], pos + 10
+                size, start = _U64.unpack_from(data, pos + 2)[0], pos + 10
             if n < start + size:
                 break
-            opcode = buf[pos] & 0x0F
+            opcode = data[pos] & 0x0F
             if opcode == 2:
-                self.on_frame(v, bytes(buf[start : start + size]), arrival)
+                self.on_frame(v, data[start : start + size], arrival)
             elif opcode == 8:
-                del buf[:]
                 self._closed(v)
                 return
             pos = start + size
-        del buf[:pos]
+        if pos < n:
+            buf += data[pos:]
 
     def _closed(self, v: _View) -> None:
         if v.sock is not None:

@@ -401,18 +401,34 @@ class Hub:
         one :class:`~nbchannel.core.message.MessageRun` each (items with buffers go one by
         one); how many subscribers took them. A replica (the relay's) uses this when a batch
         of items arrives at once for a channel with many viewers."""
-        if len(msgs) < 2 or ch.flow != "drop" or any(m.buffers for m in msgs):
+        run = self._stamp_run(ch, msgs)
+        if run is None:
             return sum(self._write(ch, m) for m in msgs)
-        stamped = [ch.append(m) for m in msgs]
-        run = MessageRun(stamped)
+        return self._fan_out_run(ch, run, ch.subscribers)
+
+    def _stamp_run(self, ch: Channel, msgs: list[Message]) -> MessageRun | None:
+        """Append ``msgs`` to ``ch`` as one run, to be fanned out with
+        :meth:`_fan_out_run`; None (nothing appended) when they cannot go as one: fewer
+        than two, items with buffers, or a flow policy other than ``drop``."""
+        if len(msgs) < 2 or ch.flow != "drop" or any(m.buffers for m in msgs):
+            return None
+        run = MessageRun([ch.append(m) for m in msgs])
+        ch.stats.messages_in += run.count
+        ch.stats.bytes_in += run.nbytes
+        return run
+
+    def _fan_out_run(
+        self, ch: Channel, run: MessageRun, subscribers: Iterable[Peer], frame: bytes | None = None
+    ) -> int:
+        """Give ``run`` (stamped by :meth:`_stamp_run`) to ``subscribers`` of ``ch``: straight
+        to the sockets that keep up (``frame``: its encoding, made here when None), queued
+        for the others; how many took it. A subscriber replaying history gets it from
+        there."""
         stats = ch.stats
         n, size = run.count, run.nbytes
-        stats.messages_in += n
-        stats.bytes_in += size
         sent = 0
         cursors = ch.cursors
-        frame: bytes | None = None
-        for sub in ch.subscribers:
+        for sub in subscribers:
             if cursors and sub in cursors:
                 sent += 1
                 continue

@@ -422,7 +422,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--batch-ms",
         type=float,
-        default=20.0,
+        default=10.0,
         metavar="MS",
         help="with --redis: how long an owner's writes to a busy channel wait for more to "
         "join their batch (the latency it adds; less means more frames per viewer)",

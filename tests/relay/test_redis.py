@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -123,6 +124,49 @@ async def test_viewers_move_to_the_other_relay_when_one_dies(two_relays, owner_c
     assert [o for o, _ in view.items] == list(range(total))
     assert not view.duplicates and not view.gaps and view.resets == 1
     await moved.close()
+
+
+@run_async
+async def test_a_viewer_from_a_relay_further_ahead_gets_nothing_twice(
+    two_relays, owner_client
+) -> None:
+    """A viewer that moves to a relay which has not yet applied what the viewer saw on the
+    other one is subscribed once that relay catches up: no item twice, none lost."""
+    a, b = two_relays
+    ch = hub_channel("feed", owner_client(a.url))
+    for i in range(100):
+        ch.append(i)
+    assert ch.flush(10)
+    watcher = await Viewer.connect(b.ws_url, token="t-guest")  # b replicates the channel
+    watched = await watcher.subscribe("hub", "feed")
+    await watcher.wait_for(lambda: len(watched.items) == 100)
+    mover = Viewer(await _connect(b.ws_url))  # its connection to b is up before b stalls
+    assert b.proc is not None
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(100, 200):
+            ch.append(i)
+        assert ch.flush(10)
+        on_a = Viewer(await _connect(a.ws_url))
+        view = await on_a.subscribe("hub", "feed")
+        await on_a.wait_for(lambda: len(view.items) == 200)
+        await on_a.close()
+        # resume at offset 200 on b, which has applied only up to 99: the subscribe
+        # waits in b's socket with the writes b has not applied yet
+        mover.views = on_a.views
+        await mover.subscribe("hub", "feed", resume=True)
+        await asyncio.sleep(0.2)
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    for i in range(200, 250):
+        ch.append(i)
+    assert ch.flush(10)
+    await mover.wait_for(lambda: len(view.items) == 250)
+    assert [o for o, _ in view.items] == list(range(250))
+    assert not view.duplicates and not view.gaps
+    await watcher.wait_for(lambda: len(watched.items) == 250)
+    for v in (watcher, mover):
+        await v.close()
 
 
 async def _connect(url: str):  # type: ignore[no-untyped-def]
@@ -296,6 +340,36 @@ async def test_a_busy_channel_goes_in_batches_every_viewer_gets_every_item_in_or
             assert v.frames - before < 60, v.frames - before  # (about 110 one by one)
         for v in viewers:
             await v.close()
+
+
+@run_async
+async def test_a_relay_that_fell_behind_sends_what_queued_as_one_frame_per_viewer(
+    redis: RedisServer, owner_client
+) -> None:
+    """Batches that queued while a relay could not keep up reach its viewers together,
+    not one frame per batch (which would keep it behind)."""
+    with relays(redis, ["--busy-viewers", "1", "--batch-ms", "0"]) as (a, b):
+        ch = hub_channel("lecture", owner_client(a.url))
+        ch.append(-1)
+        assert ch.flush(10)
+        viewer = await Viewer.connect(b.ws_url, token="t-student")
+        view = await viewer.subscribe("hub", "lecture")
+        await viewer.wait_for(lambda: len(view.items) == 1)
+        before = viewer.frames
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGSTOP)  # b stalls; the owner's batches queue for it
+        try:
+            for batch in range(20):
+                for i in range(10):
+                    ch.append(10 * batch + i)
+                assert ch.flush(10)  # stored in Redis (through relay a): one batch each
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        await viewer.wait_for(lambda: len(view.items) == 201)
+        assert [x for _, x in view.items] == list(range(-1, 200))
+        assert not view.duplicates and not view.gaps
+        assert viewer.frames - before <= 5, viewer.frames - before  # (20 one per batch)
+        await viewer.close()
 
 
 @run_async
