@@ -57,7 +57,7 @@ from nbchannel.testing.relay import RedisServer, RelayProcess
 from .memory import rss_bytes
 from .tally import percentile
 
-__all__ = ["main", "run"]
+__all__ = ["Target", "ViewerProcesses", "main", "run", "summary"]
 
 NAME = "bench"
 SCOPE = "hub"
@@ -71,6 +71,15 @@ _CMSG = socket.CMSG_SPACE(_TIMESPEC.size)
 #: Bytes read at a time: under the allocator's mmap threshold (128 KiB), so a read does
 #: not map and unmap fresh pages; a larger frame takes several reads.
 _READ_SIZE = 1 << 16
+
+
+@dataclass(frozen=True)
+class Target:
+    """The channel the viewers subscribe to, and the headers of their upgrade request."""
+
+    scope: str = SCOPE
+    name: str = NAME
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -120,8 +129,9 @@ def _parse_stream_frame(data: bytes) -> tuple[int, int, np.ndarray[Any, Any]] | 
 class _Worker:
     """The viewers of one worker process."""
 
-    def __init__(self, urls: list[list[str]]) -> None:
+    def __init__(self, urls: list[list[str]], target: Target) -> None:
         self.views = [_View(u) for u in urls]
+        self.target = target
         # A relay sends the same frame to every viewer that keeps up: each distinct frame
         # is parsed once per process (every viewer still checks its own offsets), and
         # each receipt is noted as (frame, time): the latency of every item is worked out
@@ -157,11 +167,12 @@ class _Worker:
             return
         parts = urlsplit(v.urls[0])
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{k}: {value}\r\n" for k, value in self.target.headers)
         v.sock.send(
             (
                 f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
             ).encode()
         )
         v.state = "upgrading"
@@ -187,7 +198,8 @@ class _Worker:
             raise ConnectionError(f"{v.urls[0]}: {head.decode(errors='replace').splitlines()[0]}")
         v.buf, v.state = bytearray(rest), "open"
         offset = v.next if v.epoch is not None else None
-        sub = Message(P.SUBSCRIBE, NAME, scope=SCOPE, epoch=v.epoch, offset=offset)
+        t = self.target
+        sub = Message(P.SUBSCRIBE, t.name, scope=t.scope, epoch=v.epoch, offset=offset)
         frame = encode_frame([sub])
         key = os.urandom(4)
         v.sock.sendall(_client_header(len(frame), key) + _mask(frame, key, 0))
@@ -366,9 +378,9 @@ class _Worker:
                 self._upgraded(v)
 
 
-def _worker(urls: list[list[str]], pipe: Connection) -> None:
+def _worker(urls: list[list[str]], pipe: Connection, target: Target = Target()) -> None:
     """One viewer process: connect, subscribe, say ready, read until told the count."""
-    w = _Worker(urls)
+    w = _Worker(urls, target)
     for v in w.views:
         w.connect(v)
     deadline = time.monotonic() + 60
@@ -393,6 +405,66 @@ def _worker(urls: list[list[str]], pipe: Connection) -> None:
 
 def _relay_rss(relays: list[RelayProcess]) -> int:
     return sum(rss_bytes(r.proc.pid) for r in relays if r.proc and r.proc.poll() is None)
+
+
+class ViewerProcesses:
+    """``len(urls)`` viewers in ``workers`` processes (viewer ``i`` tries ``urls[i]`` in
+    turn): :meth:`ready` once all are subscribed, :meth:`results` once they have the
+    ``sent`` items (or waited 30 s for them)."""
+
+    def __init__(self, urls: list[list[str]], workers: int, target: Target = Target()) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        for k in range(workers):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_worker, args=(urls[k::workers], child, target), daemon=True)
+            p.start()
+            self.pipes.append(parent)
+            self.procs.append(p)
+
+    def ready(self, timeout: float = 300) -> None:
+        for pipe in self.pipes:
+            if not pipe.poll(timeout) or pipe.recv() != "ready":
+                raise RuntimeError("viewers did not connect in time")
+
+    def results(self, sent: int) -> list[dict[str, Any]]:
+        for pipe in self.pipes:
+            pipe.send(sent)
+        return [pipe.recv() for pipe in self.pipes]
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+
+
+def summary(results: list[dict[str, Any]], sent: int, viewers: int) -> dict[str, Any]:
+    """Items delivered, lost, duplicated and their latency over all viewer processes."""
+    received = sum(sum(r["received"]) for r in results)
+    hist = np.sum([np.frombuffer(r["latency_hist"], dtype=np.int64) for r in results], axis=0)
+    arrived = np.sum([np.frombuffer(r["arrival_hist"], dtype=np.int64) for r in results], axis=0)
+    every, first_item = hist[:_BUCKETS], hist[_BUCKETS:]
+    return {
+        "viewers": viewers,
+        "sent": sent,
+        "expected": sent * viewers,
+        "delivered": received,
+        "lost": sum(max(0, sent - n) for r in results for n in r["next"])
+        + sum(r["skipped"] for r in results),
+        "reported_dropped": sum(r["reported"] for r in results),
+        "duplicated": sum(r["duplicates"] for r in results),
+        "resets": sum(r["resets"] for r in results),
+        "reconnects": sum(r["reconnects"] for r in results),
+        "p50_ms": _hist_percentile(every, 0.5),
+        "p99_ms": _hist_percentile(every, 0.99),
+        "max_ms": _hist_percentile(every, 1.0),
+        "frame_first_p99_ms": _hist_percentile(first_item, 0.99),
+        "socket_p50_ms": _hist_percentile(arrived[:_BUCKETS], 0.5),
+        "socket_p99_ms": _hist_percentile(arrived[:_BUCKETS], 0.99),
+        "socket_max_ms": _hist_percentile(arrived[:_BUCKETS], 1.0),
+    }
 
 
 def run(
@@ -424,18 +496,9 @@ def run(
         base = _relay_rss([a, b])
         # viewer i starts on a (odd) or b (even) and moves to the other if its relay dies
         urls = [[a.ws_url, b.ws_url] if i % 2 else [b.ws_url, a.ws_url] for i in range(viewers)]
-        ctx = mp.get_context("spawn")
-        pipes, procs = [], []
-        for k in range(workers):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(urls[k::workers], child), daemon=True)
-            p.start()
-            pipes.append(parent)
-            procs.append(p)
+        procs = ViewerProcesses(urls, workers)
         try:
-            for pipe in pipes:
-                if not pipe.poll(300) or pipe.recv() != "ready":
-                    raise RuntimeError("viewers did not connect in time")
+            procs.ready()
             time.sleep(0.5)
             per_viewer = (_relay_rss([a, b]) - base) / viewers
             sent = 1
@@ -451,42 +514,14 @@ def run(
                     killed = True
                 time.sleep(0.001)
             assert ch.flush(30), "the relay did not take every item"
-            for pipe in pipes:
-                pipe.send(sent)
-            results = [pipe.recv() for pipe in pipes]
+            results = procs.results(sent)
         finally:
-            for p in procs:
-                p.join(30)
-                if p.is_alive():
-                    p.kill()
+            procs.close()
             client.close()
-    received = sum(sum(r["received"]) for r in results)
-    hist = np.sum([np.frombuffer(r["latency_hist"], dtype=np.int64) for r in results], axis=0)
-    arrived = np.sum([np.frombuffer(r["arrival_hist"], dtype=np.int64) for r in results], axis=0)
-    every, first_item = hist[:_BUCKETS], hist[_BUCKETS:]
-    out: dict[str, Any] = {
-        "run": "relay killed" if kill else "steady",
-        "viewers": viewers,
-        "rate": rate,
-        "seconds": seconds,
-        "sent": sent,
-        "expected": sent * viewers,
-        "delivered": received,
-        "lost": sum(max(0, sent - n) for r in results for n in r["next"])
-        + sum(r["skipped"] for r in results),
-        "reported_dropped": sum(r["reported"] for r in results),
-        "duplicated": sum(r["duplicates"] for r in results),
-        "resets": sum(r["resets"] for r in results),
-        "reconnects": sum(r["reconnects"] for r in results),
-        "p50_ms": _hist_percentile(every, 0.5),
-        "p99_ms": _hist_percentile(every, 0.99),
-        "max_ms": _hist_percentile(every, 1.0),
-        "frame_first_p99_ms": _hist_percentile(first_item, 0.99),
-        "socket_p50_ms": _hist_percentile(arrived[:_BUCKETS], 0.5),
-        "socket_p99_ms": _hist_percentile(arrived[:_BUCKETS], 0.99),
-        "socket_max_ms": _hist_percentile(arrived[:_BUCKETS], 1.0),
-        "relay_kib_per_viewer": per_viewer / 1024,
-    }
+    out: dict[str, Any] = {"run": "relay killed" if kill else "steady", "rate": rate}
+    out["seconds"] = seconds
+    out.update(summary(results, sent, viewers))
+    out["relay_kib_per_viewer"] = per_viewer / 1024
     if kill:
         first = sorted(x for r in results for x in r["first_after"])
         caught = sorted(x for r in results for x in r["caught_up"])

@@ -31,7 +31,10 @@ Metrics (``--only`` takes their names or numbers):
 8. ``reload`` a page reloaded while a cell streams: navigation start → the view shows again,
    a ``LivePlot`` (A) vs an ipywidgets widget (B) (``benchmarks.reload``);
 9. ``image`` a 1080p ``LiveImage`` streamed as fast as the kernel shows frames: frames drawn
-   per second in headless Chromium for raw, jpeg and png (``benchmarks.image_fps``).
+   per second in headless Chromium for raw, jpeg and png (``benchmarks.image_fps``);
+10. ``fanout1k`` one kernel's stream to 1,000 viewers of one server at 1,000 messages/s for
+   30 s: lost, latency p99, the server's memory per viewer (``benchmarks.fanout``; the
+   viewers are lean Python clients in two processes).
 """
 
 from __future__ import annotations
@@ -296,6 +299,7 @@ METRICS = [
     "browser",
     "reload",
     "image",
+    "fanout1k",
 ]
 
 
@@ -518,6 +522,13 @@ async def run_suite(
             _log("  image: LiveImage 1080p frames per second (headless Chromium)")
             image = await asyncio.to_thread(image_fps.run, quick=quick, reps=reps)
             _log(f"  image: {image.get('skipped') or image.get('error') or 'done'}")
+        fanout1k: dict[str, Any] | None = None
+        if "fanout1k" in metrics and "A" in wanted:
+            from . import fanout
+
+            _log("  fanout1k: one kernel to 1,000 viewers of one server")
+            fanout1k = await asyncio.to_thread(fanout.run_suite, quick=quick)
+            _log(f"  fanout1k: {fanout1k.get('error') or 'done'}")
     finally:
         await paths.close()
     return build_report(
@@ -528,6 +539,7 @@ async def run_suite(
         browser=browser,
         reload=reload,
         image=image,
+        fanout1k=fanout1k,
         started=started,
         load_before=load_before,
     )
@@ -544,6 +556,7 @@ def build_report(
     load_before: tuple[float, float, float],
     reload: dict[str, Any] | None = None,
     image: dict[str, Any] | None = None,
+    fanout1k: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Medians, ratios and targets of every row, plus the raw runs, as one JSON-able dict."""
     rows_out = []
@@ -617,6 +630,8 @@ def build_report(
         rows_out.extend(reload_rows(reload, quick))
     if image is not None:
         rows_out.extend(image_rows(image, quick))
+    if fanout1k is not None:
+        rows_out.extend(fanout1k_rows(fanout1k, quick))
     return {
         "benchmark": "nbchannel vs the ipywidgets comm path vs a raw WebSocket",
         "goals": judge_goals(rows_out, quick=quick),
@@ -629,6 +644,7 @@ def build_report(
         "browser": browser,
         "reload": reload,
         "image": image,
+        "fanout1k": fanout1k,
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -782,6 +798,41 @@ def image_rows(image: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
             row["target"] = {"op": ">=", "value": 30}
             if not quick and _is_num(value["median"]):
                 row["target"]["met"] = _meets(value["median"], ">=", 30)
+        rows.append(row)
+    return rows
+
+
+def fanout1k_rows(r: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
+    """Metric 10's rows: one kernel to 1,000 viewers of one server, goals p99 ≤ 50 ms and
+    nothing lost."""
+    rows = []
+    viewers = r.get("viewers", "?")
+    for label, fld, unit, better, target in (
+        (f"kernel → {viewers} viewers p99", "p99_ms", "ms", "lower", ("<=", 50)),
+        ("  lost (of delivered)", "lost", "items", "", ("==", 0)),
+        ("  server memory per viewer", "server_kib_per_viewer", "KiB", "lower", None),
+    ):
+        value = (
+            {"median": r[fld]}
+            if _is_num(r.get(fld))
+            else {"median": None, "error": str(r.get("error") or "no data")}
+        )
+        row: dict[str, Any] = {
+            "metric": "fanout1k",
+            "measurement": "fan-out on one server",
+            "label": label.strip(),
+            "table_label": f"10 {label.strip()}" if fld == "p99_ms" else label,
+            "field": fld,
+            "unit": unit,
+            "better": better,
+            "values": {"A": value},
+            "ratios": {},
+        }
+        if target is not None:
+            op, goal = target
+            row["target"] = {"op": op, "value": goal}
+            if not quick and _is_num(value["median"]):
+                row["target"]["met"] = _meets(value["median"], op, goal)
         rows.append(row)
     return rows
 

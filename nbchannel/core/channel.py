@@ -71,6 +71,9 @@ class Channel:
         #: Subscribers still being sent the history, and the next offset each is due.
         #: Appends are not queued for them: :meth:`take_replay` reads them from history.
         self.cursors: dict[Peer, int] = {}
+        #: Appends the hub holds back to fan out with the next ones (a channel with many
+        #: viewers, see ``HubConfig.run_delay``): not yet appended, so not in history.
+        self.staged: list[Message] = []
         self.stats = ChannelStats(clock)
         #: How a subscriber that falls behind is served (the opening owner's choice):
         #: ``"drop"`` queues up to its bound, then drops with gap markers; ``"latest"``

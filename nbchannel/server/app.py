@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
@@ -91,6 +92,12 @@ class NbChannel(ExtensionApp):
         _defaults.run_viewers,
         help="A kernel's consecutive appends to a channel with at least this many viewers "
         "are queued for each viewer as one run, encoded once for all that keep up.",
+    ).tag(config=True)
+    run_delay = Float(
+        _defaults.run_delay,
+        help="Seconds such appends wait to be fanned out with the ones that follow: with "
+        "hundreds of viewers, one send per viewer every few milliseconds instead of one "
+        "per kernel frame (0: at once).",
     ).tag(config=True)
     max_frame_bytes = Int(
         _limits.max_frame_bytes, help="Largest frame accepted from a kernel or a browser."
@@ -170,6 +177,7 @@ class NbChannel(ExtensionApp):
             batch_bytes=self.batch_bytes,
             frames_per_second=self.frames_per_second,
             run_viewers=self.run_viewers,
+            run_delay=self.run_delay,
             limits=Limits(
                 max_frame_bytes=self.max_frame_bytes, max_header_bytes=self.max_header_bytes
             ),
@@ -180,6 +188,7 @@ class NbChannel(ExtensionApp):
         serverapp = self.serverapp
         assert serverapp is not None
         self.hub = Hub(self.hub_config())
+        self.hub.defer = _call_later
         runtime_dir = serverapp.runtime_dir or jupyter_runtime_dir()
         os.makedirs(runtime_dir, exist_ok=True)
         self.listener = KernelListener(
@@ -276,3 +285,8 @@ class NbChannel(ExtensionApp):
             closed = self.hub.close_scope(kernel_id, only_orphaned=data["action"] == "restart")
             if closed:
                 self.log.info("nbchannel: closed %d channel(s) of kernel %s", closed, kernel_id)
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    """The hub's clock: ``callback`` in ``delay`` seconds on the server's event loop."""
+    return asyncio.get_running_loop().call_later(delay, callback)

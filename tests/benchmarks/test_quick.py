@@ -1,6 +1,6 @@
 """The benchmark suite runs: quick mode of metric 1 on path A, of the HTTP fallbacks, of
 nbchannel over the widget's comm and a batching comm, of a page reloaded mid-run in
-Chromium, and the report's shape.
+Chromium, of one server's fan-out to many viewers, and the report's shape.
 
 No timing is asserted (these machines are shared); only that the suite runs end to end on a
 real server and kernel, that nothing was lost or reordered, and what the JSON holds.
@@ -171,6 +171,23 @@ def test_quick_reload_mid_run_nbchannel_beside_ipywidgets(tmp_path: Path, capsys
         assert "the widget showed at" in table and "not before the cell ended at" in table
 
 
+def test_quick_fan_out_to_many_viewers_of_one_server(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--only", "10", "--paths", "A", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    r = report["fanout1k"]
+    assert "error" not in r, r.get("error")
+    # every viewer got every item, once, in order
+    assert r["viewers"] == 20 and r["delivered"] == r["expected"] == r["sent"] * 20
+    assert r["lost"] == 0 and r["duplicated"] == 0 and r["reported_dropped"] == 0
+    assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"] and r["server_kib_per_viewer"] > 0
+    rows = {row["field"]: row for row in report["rows"] if row["metric"] == "fanout1k"}
+    assert set(rows) == {"p99_ms", "lost", "server_kib_per_viewer"}
+    assert rows["p99_ms"]["target"] == {"op": "<=", "value": 50}  # quick mode judges nothing
+    assert rows["lost"]["values"]["A"]["median"] == 0
+    assert "10 kernel → 20 viewers p99" in capsys.readouterr().out
+
+
 def test_metric_and_path_selection() -> None:
     assert parse_only("1,fanout,7") == ["throughput", "fanout", "browser"]
     assert parse_only("reload") == parse_only("8") == ["reload"]
@@ -179,7 +196,8 @@ def test_metric_and_path_selection() -> None:
     assert parse_paths("c,a") == ["A", "C"]
     assert parse_paths("a-poll, A-Stream,a") == ["A", "A-stream", "A-poll"]
     assert parse_paths("b-batched,A-COMM,b,a") == ["A", "A-comm", "B", "B-batched"]
+    assert parse_only("fanout1k") == parse_only("10") == ["fanout1k"]
     with pytest.raises(ValueError, match="unknown metric"):
-        parse_only("10")
+        parse_only("11")
     with pytest.raises(ValueError, match="unknown path"):
         parse_paths("D")

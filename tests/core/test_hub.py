@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -669,3 +670,80 @@ def test_a_kernels_frame_of_appends_reaches_many_viewers_as_one_run_each(hub: Hu
     stats = hub.channels[("k1", "feed")].stats
     assert stats.messages_in == 6 and stats.messages_out == 6 * len(viewers)
     assert [m.value() for m in hub.channels[("k1", "feed")].history] == [0, 1, 2, 3, 4]
+
+
+class _Later:
+    """The hub's clock in a test: callbacks run when the test says so."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, Callable[[], None]]] = []
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> None:
+        self.calls.append((delay, callback))
+
+    def run(self) -> None:
+        calls, self.calls = self.calls, []
+        for _, callback in calls:
+            callback()
+
+
+def _watched_feed(hub: Hub) -> tuple[Peer, list[Peer], _Later]:
+    later = _Later()
+    hub.defer = later
+    k = hub.connect_owner("k1")
+    viewers = [hub.connect_subscriber() for _ in range(hub.config.run_viewers)]
+    send(hub, k, P.OPEN, "feed")
+    for v in viewers:
+        send(hub, v, P.SUBSCRIBE, "feed", scope="k1")
+        drain(v)
+    return k, viewers, later
+
+
+def test_appends_to_a_watched_channel_wait_run_delay_to_go_with_the_next_ones(hub: Hub) -> None:
+    k, viewers, later = _watched_feed(hub)
+    for i in range(3):  # three frames of a kernel, a millisecond apart
+        hub.receive(
+            k,
+            [Message.create(P.APPEND, "feed", i * 2), Message.create(P.APPEND, "feed", i * 2 + 1)],
+        )
+    assert [d for d, _ in later.calls] == [hub.config.run_delay]  # one timer for all three
+    assert all(len(v.outbox) == 0 for v in viewers)
+    later.run()
+    for v in viewers:
+        assert len(v.outbox) == 1  # one run
+        msgs = decode_frame(encode_frame(drain(v)))
+        assert [m.offset for m in msgs] == list(range(6)) and values(msgs, P.APPEND) == list(
+            range(6)
+        )
+    stats = hub.channels[("k1", "feed")].stats
+    assert stats.messages_in == 6 and stats.messages_out == 6 * len(viewers)
+    later.run()  # nothing left: nothing more sent
+    assert all(len(v.outbox) == 0 for v in viewers)
+
+
+def test_held_back_appends_go_before_any_other_write_and_before_a_close(hub: Hub) -> None:
+    k, viewers, later = _watched_feed(hub)
+    hub.receive(k, [Message.create(P.APPEND, "feed", i) for i in range(3)])
+    send(hub, k, P.SET, "feed", "after", key="label")
+    msgs = drain(viewers[0])
+    assert [(m.kind, m.offset) for m in decode_frame(encode_frame(msgs))] == [
+        (P.APPEND, 0), (P.APPEND, 1), (P.APPEND, 2), (P.SET, None)
+    ]  # fmt: skip
+    hub.receive(k, [Message.create(P.APPEND, "feed", i) for i in range(3, 5)])
+    send(hub, k, P.CLOSE, "feed")
+    msgs = decode_frame(encode_frame(drain(viewers[0])))
+    assert kinds(msgs) == [P.APPEND, P.APPEND, P.CLOSED] and values(msgs, P.APPEND) == [3, 4]
+    later.run()  # the timers of flushed items find nothing to send
+    assert len(viewers[0].outbox) == 0
+
+
+def test_a_viewer_that_subscribes_while_appends_wait_gets_each_once(hub: Hub) -> None:
+    k, viewers, later = _watched_feed(hub)
+    hub.receive(k, [Message.create(P.APPEND, "feed", i) for i in range(4)])
+    late = hub.connect_subscriber()
+    send(hub, late, P.SUBSCRIBE, "feed", scope="k1")
+    later.run()
+    for v in (late, viewers[0]):
+        msgs = decode_frame(encode_frame(drain(v)))
+        assert values(msgs, P.APPEND) == [0, 1, 2, 3]
+        assert [m.offset for m in msgs if m.kind == P.APPEND] == [0, 1, 2, 3]
