@@ -31,10 +31,11 @@ def binder() -> Iterator[tuple[JupyterServer, ReverseProxy]]:
 
 
 @pytest.mark.parametrize(
-    ("notebook", "kind", "attribute", "minimum"),
+    ("notebook", "kind", "attribute", "minimum", "stop"),
     [
-        ("01-quickstart.ipynb", "plot", "data-points", 10),
-        ("03-simulation-frames.ipynb", "image", "data-frames", 5),
+        ("01-quickstart.ipynb", "plot", "data-points", 10, False),
+        # the simulation runs a minute while someone watches: its Stop button ends it
+        ("03-simulation-frames.ipynb", "image", "data-frames", 5, True),
     ],
 )
 def test_notebook_runs_through_the_proxy_under_a_user_base_url(
@@ -45,14 +46,24 @@ def test_notebook_runs_through_the_proxy_under_a_user_base_url(
     kind: str,
     attribute: str,
     minimum: int,
+    stop: bool,
 ) -> None:
     server, proxy = binder
     nb = browser.open_notebook(server, notebook, origin=proxy.url)
     try:
         assert nb.page.url.startswith(f"{proxy.url}/user/binder-test/lab/")
-        nb.run_all(timeout=180)
+        nb.run_all(wait=not stop, timeout=180)
         widget = nb.page.locator(f".nbc-{kind}").first
         widget.wait_for(state="visible", timeout=30_000)
+        if stop:
+            nb.page.wait_for_function(
+                "([sel, attr, n]) => Number(document.querySelector(sel)?.getAttribute(attr)) >= n",
+                arg=[f".nbc-{kind}", attribute, minimum],
+                timeout=60_000,
+            )
+            nb.page.locator(".nbc-button button", has_text="Stop").click()
+            nb.wait_idle(timeout=60)
+            assert "Stop was clicked" in nb.outputs_text()
         assert widget.get_attribute("data-status") == "live"
         count = int(widget.get_attribute(attribute) or 0)
         assert count >= minimum, f"{kind} {attribute}={count}"
