@@ -218,6 +218,8 @@ class RedisEngine:
         #: a relay further ahead), with when they came: held until the replica catches up.
         self._held_subs: dict[str, list[tuple[Peer, Message, float]]] = {}
         self.held = 0
+        #: Viewers that (re)subscribed to a channel while a fan-out to it is under way.
+        self._joined: dict[str, set[Peer]] = {}
         self._load_outage = _Outage("redis load of a channel for its viewers")
         self._load_retries: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -286,10 +288,10 @@ class RedisEngine:
         while True:
             await asyncio.sleep(self.check_interval)
             try:
+                for name in list(self._held_subs):
+                    self._release_held(name)  # (needs no Redis)
                 await self._check_generation()
                 outage.worked()
-                for name in list(self._held_subs):
-                    self._release_held(name)
                 now = time.time()
                 if now - last_presence > self.presence_ttl / 3:
                     last_presence = now
@@ -320,26 +322,46 @@ class RedisEngine:
     def receive_viewer(self, peer: Peer, msgs: Sequence[Message]) -> None:
         for m in msgs:
             try:
-                if m.kind == P.SUBSCRIBE and m.channel not in self.applied:
-                    self._pending_subs.setdefault(m.channel, []).append((peer, m))
-                    self._jobs.put_nowait(("load", m.channel))
-                elif m.kind == P.SUBSCRIBE and self._ahead(m):
-                    # a replay from here would repeat what the viewer already has
-                    now = asyncio.get_running_loop().time()
-                    self._held_subs.setdefault(m.channel, []).append((peer, m, now))
-                    self.held += 1
+                if m.kind in (P.SUBSCRIBE, P.UNSUBSCRIBE):
+                    self._forget_held(peer, m.channel)  # the newest request wins
+                if m.kind == P.SUBSCRIBE:
+                    self._subscribe(peer, m)
                 elif m.kind == P.EVENT:
                     self._event(peer, m)
                 else:
-                    if m.kind == P.UNSUBSCRIBE and m.channel in self._held_subs:
-                        self._held_subs[m.channel] = [
-                            h for h in self._held_subs[m.channel] if h[0] is not peer
-                        ]
                     self.hub.receive(peer, [m])
-                    if m.kind in (P.SUBSCRIBE, P.UNSUBSCRIBE):
+                    if m.kind == P.UNSUBSCRIBE:
                         self._presence_changed(m.channel)
             except NbChannelError as exc:
                 self.hub.send_error(peer, exc, m)
+
+    def _subscribe(
+        self, peer: Peer, m: Message, *, hold: bool = True, presence: bool = True
+    ) -> None:
+        """A viewer's subscribe: now, once the channel is loaded here, or (resuming past
+        what this replica has applied: it came from a relay further ahead, and a replay
+        from here would repeat what it has; unless not ``hold``) once the replica catches
+        up."""
+        name = m.channel
+        if name not in self.applied:
+            self._pending_subs.setdefault(name, []).append((peer, m))
+            self._jobs.put_nowait(("load", name))
+        elif hold and self._ahead(m):
+            now = asyncio.get_running_loop().time()
+            self._held_subs.setdefault(name, []).append((peer, m, now))
+            self.held += 1
+        else:
+            self.hub.receive(peer, [m])
+            joined = self._joined.get(name)
+            if joined is not None:
+                joined.add(peer)  # a fan-out under way skips it: its replay has the run
+            if presence:
+                self._presence_changed(name)
+
+    def _forget_held(self, peer: Peer, name: str) -> None:
+        held = self._held_subs.get(name)
+        if held:
+            self._held_subs[name] = [h for h in held if h[0] is not peer]
 
     def _ahead(self, m: Message) -> bool:
         """Whether subscribe ``m`` resumes past the stream this replica has applied."""
@@ -367,10 +389,9 @@ class RedisEngine:
                 still.append((peer, m, since))
                 continue
             try:
-                self.hub.receive(peer, [m])
+                self._subscribe(peer, m, hold=False)
             except NbChannelError as exc:
                 self.hub.send_error(peer, exc, m)
-            self._presence_changed(name)
         if still:
             self._held_subs[name] = still
 
@@ -634,7 +655,10 @@ class RedisEngine:
     def _release_subs(self, name: str) -> None:
         for peer, m in self._pending_subs.pop(name, []):
             if not peer.closed:
-                self.hub.receive(peer, [m])
+                try:
+                    self._subscribe(peer, m, presence=False)
+                except NbChannelError as exc:
+                    self.hub.send_error(peer, exc, m)
         self._presence_changed(name)
 
     async def _live(self, data: bytes) -> None:
@@ -734,20 +758,24 @@ class RedisEngine:
                 self.hub._write(ch, m)
             return
         # who is replaying history now gets the run from there (counted here); of the
-        # others, who leaves or starts a replay meanwhile is skipped, and who comes
-        # meanwhile has it in the replay
+        # others, who leaves meanwhile is skipped, and who (re)subscribes meanwhile has it
+        # in the replay
         cursors = ch.cursors
         live = [s for s in ch.subscribers if s not in cursors]
         if len(live) < len(ch.subscribers):
             self.hub._fan_out_run(ch, stamped, [s for s in ch.subscribers if s in cursors])
         frame = encode_frame([stamped])
-        for i in range(0, len(live), FAN_OUT_SLICE):
-            part = live[i : i + FAN_OUT_SLICE]
-            if i:
-                await asyncio.sleep(0)
-                current = ch.subscribers
-                part = [s for s in part if s in current and s not in cursors]
-            self.hub._fan_out_run(ch, stamped, part, frame)
+        joined = self._joined[ch.name] = set()
+        try:
+            for i in range(0, len(live), FAN_OUT_SLICE):
+                part = live[i : i + FAN_OUT_SLICE]
+                if i:
+                    await asyncio.sleep(0)
+                    current = ch.subscribers
+                    part = [s for s in part if s in current and s not in joined]
+                self.hub._fan_out_run(ch, stamped, part, frame)
+        finally:
+            del self._joined[ch.name]
 
     def _apply(self, ch: Channel, msg: Message, off: int) -> None:
         if msg.kind == P.APPEND:
