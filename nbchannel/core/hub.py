@@ -339,14 +339,14 @@ class Hub:
         window = _opt_int(options, "window", 64) if flow == "block" else 0
         want_epoch = options.get("epoch")
         ch = self._channel(scope, msg.channel)
+        if ch.staged:
+            self._fan_out_staged(ch)  # before the reply's head, and before any new epoch
         # `reset`: the owner cleared the channel; it starts afresh even if shared
         clear = options.get("reset") is True
         resumed = not clear and ch.is_open and want_epoch is not None and want_epoch == ch.epoch
         # A kernel-scoped channel opened again without its epoch (a re-run cell, a restarted
         # kernel) starts afresh; a server-scoped channel is shared, so a second owner joins it.
         if clear or (not resumed and not (ch.is_open and scope == self.shared_scope)):
-            if ch.staged:
-                self._fan_out_staged(ch)  # the old epoch's last items, before it ends
             ch.open(history_items=items, history_bytes=nbytes)
             ch.flow, ch.window = flow, window
             for sub in ch.subscribers:

@@ -747,3 +747,14 @@ def test_a_viewer_that_subscribes_while_appends_wait_gets_each_once(hub: Hub) ->
         msgs = decode_frame(encode_frame(drain(v)))
         assert values(msgs, P.APPEND) == [0, 1, 2, 3]
         assert [m.offset for m in msgs if m.kind == P.APPEND] == [0, 1, 2, 3]
+
+
+def test_an_owner_reopening_gets_a_head_that_counts_held_back_appends(hub: Hub) -> None:
+    k, viewers, later = _watched_feed(hub)
+    hub.receive(k, [Message.create(P.APPEND, "feed", i) for i in range(3)])
+    epoch = hub.channels[("k1", "feed")].epoch
+    drain(k)
+    send(hub, k, P.OPEN, "feed", {"epoch": epoch})  # the kernel reconnected: it resumes
+    (opened,) = [m.value() for m in drain(k) if m.kind == P.OPENED]
+    assert opened["resumed"] and opened["head"] == 3
+    assert values(decode_frame(encode_frame(drain(viewers[0]))), P.APPEND) == [0, 1, 2]
