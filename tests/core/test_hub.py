@@ -750,7 +750,7 @@ def test_a_viewer_that_subscribes_while_appends_wait_gets_each_once(hub: Hub) ->
 
 
 def test_an_owner_reopening_gets_a_head_that_counts_held_back_appends(hub: Hub) -> None:
-    k, viewers, later = _watched_feed(hub)
+    k, viewers, _ = _watched_feed(hub)
     hub.receive(k, [Message.create(P.APPEND, "feed", i) for i in range(3)])
     epoch = hub.channels[("k1", "feed")].epoch
     drain(k)
