@@ -650,13 +650,19 @@ def test_block_flow_credit_tells_the_owner_where_the_slowest_viewer_is() -> None
     assert _errors(drain(a)) == ["malformed-frame"]
 
 
-def test_a_kernels_frame_of_appends_reaches_many_viewers_as_one_run_each(hub: Hub) -> None:
+def _feed_with_many_viewers(hub: Hub) -> tuple[Peer, list[Peer]]:
+    """Kernel "k1" owning channel "feed", watched by ``run_viewers`` viewers."""
     k = hub.connect_owner("k1")
     viewers = [hub.connect_subscriber() for _ in range(hub.config.run_viewers)]
     send(hub, k, P.OPEN, "feed")
     for v in viewers:
         send(hub, v, P.SUBSCRIBE, "feed", scope="k1")
         drain(v)
+    return k, viewers
+
+
+def test_a_kernels_frame_of_appends_reaches_many_viewers_as_one_run_each(hub: Hub) -> None:
+    k, viewers = _feed_with_many_viewers(hub)
     frame = [Message.create(P.APPEND, "feed", i) for i in range(5)]
     frame.insert(3, Message.create(P.SET, "feed", "mid", key="label"))  # ends the first run
     hub.receive(k, frame)
@@ -688,15 +694,10 @@ class _Later:
 
 
 def _watched_feed(hub: Hub) -> tuple[Peer, list[Peer], _Later]:
+    """:func:`_feed_with_many_viewers` on a hub with a clock the test runs by hand."""
     later = _Later()
     hub.defer = later
-    k = hub.connect_owner("k1")
-    viewers = [hub.connect_subscriber() for _ in range(hub.config.run_viewers)]
-    send(hub, k, P.OPEN, "feed")
-    for v in viewers:
-        send(hub, v, P.SUBSCRIBE, "feed", scope="k1")
-        drain(v)
-    return k, viewers, later
+    return (*_feed_with_many_viewers(hub), later)
 
 
 def test_appends_to_a_watched_channel_wait_run_delay_to_go_with_the_next_ones(hub: Hub) -> None:
