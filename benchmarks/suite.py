@@ -735,6 +735,42 @@ def judge_goals(rows: list[dict[str, Any]], *, quick: bool) -> list[dict[str, An
     return out
 
 
+def _a_row(
+    metric: str,
+    measurement: str,
+    label: str,
+    table_label: str,
+    field: str,
+    unit: str,
+    median: Any,
+    error: str,
+    *,
+    better: str = "higher",
+    target: tuple[str, float] | None = None,
+    quick: bool,
+) -> dict[str, Any]:
+    """A row measured on path A alone: its median (``error`` when it is not a number) and
+    its goal, judged unless ``quick``."""
+    value = {"median": median} if _is_num(median) else {"median": None, "error": error}
+    row: dict[str, Any] = {
+        "metric": metric,
+        "measurement": measurement,
+        "label": label,
+        "table_label": table_label,
+        "field": field,
+        "unit": unit,
+        "better": better,
+        "values": {"A": value},
+        "ratios": {},
+    }
+    if target is not None:
+        op, goal = target
+        row["target"] = {"op": op, "value": goal}
+        if not quick and _is_num(median):
+            row["target"]["met"] = _meets(median, op, goal)
+    return row
+
+
 def eight_plot_rows(eight: dict[str, Any] | None, quick: bool) -> list[dict[str, Any]]:
     """Metric 7's page of eight LivePlots: the page's frames per second and its slowest
     plot's (goal ≥ 55 for each plot)."""
@@ -746,94 +782,75 @@ def eight_plot_rows(eight: dict[str, Any] | None, quick: bool) -> list[dict[str,
         ("plot_fps_min_summary", "  8 plots: slowest plot fps"),
     ):
         summary = eight.get(key)
-        value = (
-            {"median": summary["median"]}
-            if isinstance(summary, dict) and _is_num(summary.get("median"))
-            else {"median": None, "error": str(eight.get("error") or "no data")}
+        rows.append(
+            _a_row(
+                "browser",
+                "8 LivePlots in headless Chromium",
+                f"{label.strip()} ({eight.get('shown')} points each, "
+                f"{eight.get('rate')} points/s each)",
+                label,
+                "fps",
+                "fps",
+                summary.get("median") if isinstance(summary, dict) else None,
+                str(eight.get("error") or "no data"),
+                target=(">=", 55) if key == "plot_fps_min_summary" else None,
+                quick=quick,
+            )
         )
-        row: dict[str, Any] = {
-            "metric": "browser",
-            "measurement": "8 LivePlots in headless Chromium",
-            "label": f"{label.strip()} ({eight.get('shown')} points each, "
-            f"{eight.get('rate')} points/s each)",
-            "table_label": label,
-            "field": "fps",
-            "unit": "fps",
-            "better": "higher",
-            "values": {"A": value},
-            "ratios": {},
-        }
-        if key == "plot_fps_min_summary":
-            row["target"] = {"op": ">=", "value": 55}
-            if not quick and _is_num(value["median"]):
-                row["target"]["met"] = _meets(value["median"], ">=", 55)
-        rows.append(row)
     return rows
 
 
 def image_rows(image: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
     """Metric 9's rows: a 1080p LiveImage's frames drawn per second in headless Chromium,
     one per encoding (the kernel encodes jpeg and png with Pillow), goal ≥ 30 for jpeg."""
-    rows = []
     encodings = image.get("encodings") or {}
+    rows = []
     for enc in ("raw", "jpeg", "png"):
         r = encodings.get(enc)
-        value = (
-            {"median": r["fps"]}
-            if isinstance(r, dict) and _is_num(r.get("fps"))
-            else {"median": None, "error": _why(image) if not r else str(r)}
+        rows.append(
+            _a_row(
+                "image",
+                "LiveImage in headless Chromium",
+                f"LiveImage 1920×1080 {enc} frames drawn per second",
+                f"9 LiveImage 1080p {enc} fps",
+                "fps",
+                "fps",
+                r.get("fps") if isinstance(r, dict) else None,
+                _why(image) if not r else str(r),
+                target=(">=", 30) if enc == "jpeg" else None,
+                quick=quick,
+            )
         )
-        row: dict[str, Any] = {
-            "metric": "image",
-            "measurement": "LiveImage in headless Chromium",
-            "label": f"LiveImage 1920×1080 {enc} frames drawn per second",
-            "table_label": f"9 LiveImage 1080p {enc} fps",
-            "field": "fps",
-            "unit": "fps",
-            "better": "higher",
-            "values": {"A": value},
-            "ratios": {},
-        }
-        if enc == "jpeg":
-            row["target"] = {"op": ">=", "value": 30}
-            if not quick and _is_num(value["median"]):
-                row["target"]["met"] = _meets(value["median"], ">=", 30)
-        rows.append(row)
     return rows
 
 
 def fanout1k_rows(r: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
     """Metric 10's rows: one kernel to 1,000 viewers of one server, goals p99 ≤ 50 ms and
     nothing lost."""
-    rows = []
     viewers = r.get("viewers", "?")
+    error = str(r.get("error") or "no data")
+    rows = []
     for label, fld, unit, better, target in (
         (f"kernel → {viewers} viewers p99", "p99_ms", "ms", "lower", ("<=", 50)),
         ("  lost (of delivered)", "lost", "items", "", ("==", 0)),
         ("  server memory per viewer", "server_kib_per_viewer", "KiB", "lower", None),
     ):
-        value = (
-            {"median": r[fld]}
-            if _is_num(r.get(fld))
-            else {"median": None, "error": str(r.get("error") or "no data")}
+        table_label = f"10 {label}" if fld == "p99_ms" else label
+        rows.append(
+            _a_row(
+                "fanout1k",
+                "fan-out on one server",
+                label.strip(),
+                table_label,
+                fld,
+                unit,
+                r.get(fld),
+                error,
+                better=better,
+                target=target,
+                quick=quick,
+            )
         )
-        row: dict[str, Any] = {
-            "metric": "fanout1k",
-            "measurement": "fan-out on one server",
-            "label": label.strip(),
-            "table_label": f"10 {label.strip()}" if fld == "p99_ms" else label,
-            "field": fld,
-            "unit": unit,
-            "better": better,
-            "values": {"A": value},
-            "ratios": {},
-        }
-        if target is not None:
-            op, goal = target
-            row["target"] = {"op": op, "value": goal}
-            if not quick and _is_num(value["median"]):
-                row["target"]["met"] = _meets(value["median"], op, goal)
-        rows.append(row)
     return rows
 
 
