@@ -764,6 +764,8 @@ class RedisEngine:
         live = [s for s in ch.subscribers if s not in cursors]
         if len(live) < len(ch.subscribers):
             self.hub._fan_out_run(ch, stamped, [s for s in ch.subscribers if s in cursors])
+        if not live:
+            return
         frame = encode_frame([stamped])
         joined = self._joined[ch.name] = set()
         try:
