@@ -22,7 +22,7 @@ import orjson
 
 from nbchannel.core import protocol as P
 from nbchannel.core.codec import decode_frame, encode_frame
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, stream_values
 
 from .kernel_ws import KernelSocket, pack_ws_v1
 
@@ -122,7 +122,7 @@ class CommView:
 
     def items(self, name: str) -> list[Any]:
         """The values appended to channel ``name`` received so far."""
-        return [m.value() for m in self.messages if m.channel == name and m.kind == P.APPEND]
+        return stream_values(m for m in self.messages if m.channel == name and m.kind == P.APPEND)
 
     def kinds(self, name: str) -> list[str]:
         """The kinds of channel ``name``'s messages received so far."""

@@ -59,6 +59,10 @@ class _Receiver:
             kind = m.kind
             if kind == P.APPEND and tally is not None:
                 v = loads(m.payload)
+                if m.segment:  # a run of items: the payload is their array
+                    for item in v:
+                        tally.add(item["seq"], item["t"], now)
+                    continue
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)
                 if self.ack and v["seq"] % 2 and self.view is not None:

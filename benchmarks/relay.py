@@ -115,15 +115,22 @@ def _parse_stream_frame(data: bytes) -> tuple[int, int, np.ndarray[Any, Any]] | 
     header = orjson.loads(memoryview(data)[PREAMBLE_SIZE:end])
     if any(e.get("k") != P.APPEND or "b" in e for e in header):
         return None
-    lo, hi = header[0]["o"], header[-1]["o"]
-    if [e["o"] for e in header] != list(range(lo, hi + 1)):
-        return None
+    lo = header[0]["o"]
+    expect = lo
+    for e in header:  # consecutive offsets (a segment: "n" of them)
+        if e["o"] != expect:
+            return None
+        expect += e.get("n", 1)
     pos = (end + 7) & ~7
-    sent = np.empty(len(header), dtype=np.int64)
-    for i, e in enumerate(header):
-        sent[i] = orjson.loads(memoryview(data)[pos : pos + e["p"]])["t"]
+    times: list[int] = []
+    for e in header:
+        value = orjson.loads(memoryview(data)[pos : pos + e["p"]])
+        if "n" in e:
+            times.extend(v["t"] for v in value)
+        else:
+            times.append(value["t"])
         pos += e["p"]
-    return lo, hi, sent
+    return lo, expect - 1, np.array(times, dtype=np.int64)
 
 
 class _Worker:
@@ -305,7 +312,8 @@ class _Worker:
         for m in decode_frame(data):
             if m.kind == P.APPEND:
                 assert m.offset is not None
-                self._item(v, m.offset, now_ns)
+                for off in range(m.offset, m.offset + m.count):
+                    self._item(v, off, now_ns)
             elif m.kind == P.SUBSCRIBED:
                 info = m.value()
                 if info["reset"] and v.epoch is not None:

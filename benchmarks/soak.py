@@ -214,19 +214,20 @@ class SoakViewer(NbcReceiver):
         for m in decode_frame(data):
             kind = m.kind
             if kind == P.APPEND:
-                seq = loads(m.payload)["seq"]
-                last = s.last_seq
-                if last is None:
-                    s.first_seq = seq
-                    if s.tail is not None and m.offset is not None and m.offset > s.tail:
-                        s.missing += m.offset - s.tail
-                elif seq != last + 1:
-                    if seq <= last:
-                        s.backwards += 1
-                        continue
-                    s.missing += seq - last - 1
-                s.last_seq = seq
-                s.received += 1
+                value = loads(m.payload)
+                for seq in [v["seq"] for v in value] if m.segment else [value["seq"]]:
+                    last = s.last_seq
+                    if last is None:
+                        s.first_seq = seq
+                        if s.tail is not None and m.offset is not None and m.offset > s.tail:
+                            s.missing += m.offset - s.tail
+                    elif seq != last + 1:
+                        if seq <= last:
+                            s.backwards += 1
+                            continue
+                        s.missing += seq - last - 1
+                    s.last_seq = seq
+                    s.received += 1
             elif kind == P.GAP:
                 info = loads(m.payload)
                 if info.get("kind") == P.APPEND:

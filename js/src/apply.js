@@ -8,7 +8,8 @@
 // * `subscribed` with `reset` drops the state and the stream (new subscriber or new epoch);
 //   without it (a resume on the same epoch) the whole state is replayed next and keys it
 //   does not name were deleted meanwhile;
-// * `set`/`unset` edit the state; `append` keeps the item and advances the next offset;
+// * `set`/`unset` edit the state; `append` keeps the item (each item of a segment) and
+//   advances the next offset;
 //   an append below the next offset was already seen (a replay overlapping a transport
 //   switch) and is dropped, counted in `duplicates`;
 // * a `gap` marker may advance the next offset past items that will never come;
@@ -163,14 +164,30 @@ export class ChannelView {
         break;
       case "append": {
         if (m.offset === null) return;
-        if (m.offset < this.nextOffset) {
-          this.duplicates += 1;
+        const count = m.count ?? 1;
+        if (m.offset + count <= this.nextOffset) {
+          this.duplicates += count;
           return;
         }
-        const value = valueOf(m);
-        this.nextOffset = m.offset + 1;
-        this.log.push({ offset: m.offset, value, gap: null }, messageBytes(m));
-        emit("onAppend", value, m.offset);
+        if (m.count === undefined) {
+          const value = valueOf(m);
+          this.nextOffset = m.offset + 1;
+          this.log.push({ offset: m.offset, value, gap: null }, messageBytes(m));
+          emit("onAppend", value, m.offset);
+          break;
+        }
+        // A segment: its items in one parse, each kept and told as if it came alone.
+        const values = valueOf(m);
+        if (!Array.isArray(values) || values.length !== count) return;
+        const skip = Math.max(0, this.nextOffset - m.offset);
+        this.duplicates += skip;
+        const size = Math.ceil(messageBytes(m) / count);
+        this.nextOffset = m.offset + count;
+        for (let i = skip; i < count; i++) {
+          const offset = m.offset + i;
+          this.log.push({ offset, value: values[i], gap: null }, size);
+          emit("onAppend", values[i], offset);
+        }
         break;
       }
       case "publish":

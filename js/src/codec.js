@@ -1,10 +1,10 @@
-// The nbchannel wire format, version 1 — the browser's copy of nbchannel/core/codec.py and
+// The nbchannel wire format, version 2 — the browser's copy of nbchannel/core/codec.py and
 // nbchannel/core/message.py. Both are tested against the same golden frames
 // (tests/fixtures/golden), so the bytes stay identical.
 //
 //   offset  size  field
 //   0       3     magic "NBC"
-//   3       1     version, 1
+//   3       1     version, 2
 //   4       4     H: header length, uint32 little-endian
 //   8       4     B: body length, uint32 little-endian
 //   12      H     header: UTF-8 JSON array, one object per message
@@ -13,8 +13,11 @@
 //                 multiple of 8 from the frame start
 //
 // A header entry is {"k": kind, "c": channel, "s": scope, "y": key, "o": offset,
-// "e": epoch, "p": payload length, "b": [buffer, ...]} with absent fields omitted, in that
-// key order; a buffer is {"p": path, "n": nbytes} plus "t": dtype, "s": shape for arrays.
+// "e": epoch, "n": count, "p": payload length, "b": [buffer, ...]} with absent fields
+// omitted, in that key order; a buffer is {"p": path, "n": nbytes} plus "t": dtype,
+// "s": shape for arrays. An "append" with "n" is a segment: n consecutive stream items
+// (offsets o … o + n - 1) whose payload is the JSON array of the items, and whose buffers'
+// paths begin with the item's index.
 //
 // decodeFrame never trusts a length field and throws FrameError, and nothing else, for any
 // input that is not a valid frame within the limits.
@@ -26,13 +29,14 @@ import { DTYPE_RE, NDArray, dtypeItemsize, dtypeOf, ndarrayFromBytes } from "./n
  * @typedef {{path: Path, dtype: string | null, shape: number[] | null, data: Uint8Array}} Buffer
  * @typedef {{
  *   kind: string, channel: string, scope: string | null, key: string | null,
- *   offset: number | null, epoch: number | null, payload: Uint8Array, buffers: Buffer[]
- * }} Message
+ *   offset: number | null, epoch: number | null, payload: Uint8Array, buffers: Buffer[],
+ *   count?: number
+ * }} Message  `count` is set on a segment only (its number of items)
  * @typedef {{maxFrameBytes: number, maxHeaderBytes: number, maxMessages: number, maxBuffers: number}} Limits
  * @typedef {{scope?: string | null, key?: string | null, offset?: number | null, epoch?: number | null}} RoutingFields
  */
 
-export const VERSION = 1;
+export const VERSION = 2;
 export const PREAMBLE_SIZE = 12;
 const MAGIC = [0x4e, 0x42, 0x43]; // "NBC"
 const MAX_PATH = 64;
@@ -206,7 +210,8 @@ export function decodeFrame(data, limits) {
       }
       for (const d of descs) pos = readBuffer(d, mv, pos, n, buffers);
     }
-    out.push({
+    /** @type {Message} */
+    const m = {
       kind,
       channel: optString(entry, "c") ?? "",
       scope: optString(entry, "s"),
@@ -215,7 +220,16 @@ export function decodeFrame(data, limits) {
       epoch: optInt(entry, "e"),
       payload,
       buffers,
-    });
+    };
+    if (entry.n !== undefined && entry.n !== null) {
+      const count = entry.n;
+      if (!isCount(count) || count < 1 || kind !== "append") {
+        throw malformed("'n' (a segment's item count) must be a positive integer, on 'append'");
+      }
+      if (2 * count + 1 > plen) throw malformed(`a segment of ${count} items needs a longer payload`);
+      m.count = count;
+    }
+    out.push(m);
   }
   if (pos !== n) throw malformed(`frame has ${n - pos} bytes after its last message`);
   return out;
@@ -519,6 +533,7 @@ export function headerJSON(m) {
   if (m.key != null) d.y = m.key;
   if (m.offset != null) d.o = m.offset;
   if (m.epoch != null) d.e = m.epoch;
+  if (m.count != null) d.n = m.count;
   if (m.payload && m.payload.byteLength) d.p = m.payload.byteLength;
   if (m.buffers && m.buffers.length) {
     d.b = m.buffers.map((b) => {

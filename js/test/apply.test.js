@@ -14,14 +14,16 @@ const CASES = readdirSync(DIR).filter((f) => f.endsWith(".json")).sort();
 
 /** The case's messages, through the codec as the client receives them. */
 function messages(c) {
-  const msgs = c.messages.map((m) =>
-    createMessage(m.kind, m.channel ?? c.channel, m.value ?? null, {
+  const msgs = c.messages.map((m) => {
+    const msg = createMessage(m.kind, m.channel ?? c.channel, m.value ?? null, {
       scope: c.scope,
       key: m.key ?? null,
       offset: m.offset ?? null,
       epoch: m.epoch ?? null,
-    }),
-  );
+    });
+    if (m.count !== undefined) msg.count = m.count; // a segment: the value is its items
+    return msg;
+  });
   return decodeFrame(encodeFrame(msgs));
 }
 

@@ -75,15 +75,17 @@ function buildMessages(described) {
     const msg = createMessage(m.kind, m.channel, fromManifest(m.value), m);
     const text = new TextDecoder().decode(msg.payload);
     const fixed = text.replace(/"@@float:([^"]+)"/g, "$1");
-    return { ...msg, payload: utf8.encode(fixed) };
+    const out = { ...msg, payload: utf8.encode(fixed) };
+    if (m.count !== undefined) out.count = m.count; // a segment: the value is its items
+    return out;
   });
 }
 
 const read = (name) => new Uint8Array(readFileSync(GOLDEN + name));
 
 describe("golden frames", () => {
-  test("the manifest lists every .bin file and speaks version 1", () => {
-    assert.equal(MANIFEST.wire_version, 1);
+  test("the manifest lists every .bin file and speaks version 2", () => {
+    assert.equal(MANIFEST.wire_version, 2);
     const files = readdirSync(GOLDEN).filter((f) => f.endsWith(".bin")).sort();
     assert.deepEqual(MANIFEST.frames.map((f) => f.file).sort(), files);
     assert.ok(files.length >= 6);
@@ -104,6 +106,7 @@ describe("golden frames", () => {
         key: m.key,
         offset: m.offset,
         epoch: m.epoch,
+        ...(m.count !== undefined ? { count: m.count } : {}),
         value: toManifest(valueOf(m)),
       }));
       assert.deepEqual(decoded, c.messages);
@@ -318,7 +321,7 @@ function decodeOrFrameError(data, limits) {
 }
 
 /** A frame with this header text and body, with correct lengths unless overridden. */
-function frameOf(header, body = new Uint8Array(0), { version = 1, hlen, blen } = {}) {
+function frameOf(header, body = new Uint8Array(0), { version = 2, hlen, blen } = {}) {
   const h = utf8.encode(header);
   const start = (PREAMBLE_SIZE + h.length + 7) & ~7;
   const out = new Uint8Array(start + body.length);
@@ -415,9 +418,9 @@ describe("malformed input", () => {
     const bad = ok.slice();
     bad[0] = 0x58;
     throwsFrameError(() => decodeFrame(bad), "malformed-frame");
-    const v2 = ok.slice();
-    v2[3] = 2;
-    throwsFrameError(() => decodeFrame(v2), "unsupported-version");
+    const v1 = ok.slice();
+    v1[3] = 1;
+    throwsFrameError(() => decodeFrame(v1), "unsupported-version");
     throwsFrameError(() => decodeFrame(new Uint8Array(5)), "malformed-frame");
     throwsFrameError(() => decodeFrame(/** @type {any} */ ("NBC")), "malformed-frame");
   });

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,8 @@ class Channel:
         self.state: dict[str, Message] = {}
         self.state_bytes = 0
         self.history: deque[Message] = deque()
+        #: Stream items in ``history`` (a segment is one entry of several items).
+        self.history_count = 0
         self.history_bytes = 0
         #: Offset the next appended item gets.
         self.head = 0
@@ -99,8 +101,12 @@ class Channel:
 
     @property
     def tail(self) -> int:
-        """Offset of the oldest retained stream item (``head`` when history is empty)."""
-        return self.history[0].offset if self.history else self.head  # type: ignore[return-value]
+        """Offset of the oldest retained stream item (``head`` when history is empty): at
+        most ``history_items`` back, even where the oldest segment kept starts earlier."""
+        if not self.history:
+            return self.head
+        first: int = self.history[0].offset  # type: ignore[assignment]
+        return max(first, self.head - self.history_items)
 
     def open(self, *, history_items: int | None = None, history_bytes: int | None = None) -> int:
         """(Re)create the channel with a new epoch and no data; return the epoch."""
@@ -122,6 +128,7 @@ class Channel:
         self.state.clear()
         self.state_bytes = 0
         self.history.clear()
+        self.history_count = 0
         self.history_bytes = 0
         self.head = 0
         self.consumed.clear()
@@ -159,16 +166,23 @@ class Channel:
         return self.head - min(self.consumed.values()) if self.consumed else 0
 
     def append(self, msg: Message) -> Message:
-        """Give ``msg`` the next offset and retain it in the bounded history."""
+        """Give ``msg`` the next offset (a segment: the next ``count``) and retain it in the
+        bounded history (a segment is one entry)."""
         stamped = msg.routed(self.scope, self.head)
-        self.head += 1
+        n = msg.count
+        self.head += n
         hist = self.history
         hist.append(stamped)
+        count = self.history_count + n
         size = self.history_bytes + stamped.nbytes
-        if len(hist) > self.history_items or size > self.history_bytes_max:
-            items, max_bytes = self.history_items, self.history_bytes_max
-            while hist and (len(hist) > items or size > max_bytes):
-                size -= hist.popleft().nbytes
+        items, max_bytes = self.history_items, self.history_bytes_max
+        # Whole entries fall off while the rest still holds `items`; the oldest retained
+        # may start before head - items (see `tail`, which replay starts from).
+        while hist and (count - hist[0].count >= items or size > max_bytes):
+            old = hist.popleft()
+            count -= old.count
+            size -= old.nbytes
+        self.history_count = count
         self.history_bytes = size
         return stamped
 
@@ -243,7 +257,7 @@ class Channel:
         nxt = start
         for m in out:
             if m.kind == P.APPEND:
-                nxt = m.offset + 1  # type: ignore[operator]
+                nxt = m.offset + m.count  # type: ignore[operator]
             elif m.kind == P.GAP:
                 nxt = self.tail
         if nxt >= self.head:
@@ -266,7 +280,7 @@ class Channel:
             }
             out.append(Message.create(P.GAP, self.name, gap, scope=self.scope, offset=start))
             start = tail
-        items = islice(self.history, start - tail, None)
+        items = self._entries_from(start)
         if max_bytes is None:
             out.extend(items)
             return out
@@ -278,3 +292,25 @@ class Channel:
             if taken >= max_bytes or len(out) >= limit:
                 break
         return out
+
+    def _entries_from(self, start: int) -> Iterator[Message]:
+        """History from offset ``start`` (``tail`` … ``head``) on; an entry that begins
+        before it (a segment) comes sliced to begin there."""
+        hist = self.history
+        if not hist:
+            return
+        # Binary search for the last entry starting at or before `start`.
+        lo, hi = 0, len(hist) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if hist[mid].offset <= start:  # type: ignore[operator]
+                lo = mid
+            else:
+                hi = mid - 1
+        first = hist[lo]
+        if first.offset + first.count <= start:  # type: ignore[operator]
+            lo += 1  # `start` is head
+        elif first.offset < start:  # type: ignore[operator]
+            yield first.slice(start)  # type: ignore[attr-defined]
+            lo += 1
+        yield from islice(hist, lo, None)

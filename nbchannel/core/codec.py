@@ -1,11 +1,11 @@
-"""The nbchannel wire format, version 1: frames of batched messages.
+"""The nbchannel wire format, version 2: frames of batched messages.
 
 Every hop (kernel ⇄ hub over a Unix socket, hub ⇄ browser over a WebSocket) carries the
 same frames. A frame holds one or more :class:`~nbchannel.core.message.Message` objects::
 
     offset   size  field
     0        3     magic  b"NBC"
-    3        1     version, 1
+    3        1     version, 2
     4        4     H: header length, uint32 little-endian
     8        4     B: body length, uint32 little-endian
     12       H     header: a UTF-8 JSON array, one object per message (below)
@@ -15,8 +15,14 @@ same frames. A frame holds one or more :class:`~nbchannel.core.message.Message` 
                    before it), so the browser can view it as a typed array without a copy
 
 A header entry is ``{"k": kind, "c": channel, "s": scope, "y": key, "o": offset,
-"e": epoch, "p": payload length, "b": [buffer, ...]}`` with absent fields omitted, and a
-buffer is ``{"p": path, "n": nbytes}`` plus ``"t": dtype, "s": shape`` for arrays.
+"e": epoch, "n": count, "p": payload length, "b": [buffer, ...]}`` with absent fields
+omitted, and a buffer is ``{"p": path, "n": nbytes}`` plus ``"t": dtype, "s": shape`` for
+arrays.
+
+An ``append`` entry with ``"n"`` is a *segment* (version 2): ``n`` consecutive stream items
+of one channel, offsets ``o`` … ``o + n - 1``, whose payload is the JSON array of the items
+and whose buffers' paths begin with the item's index in it
+(:class:`~nbchannel.core.message.Segment`).
 
 Batching several messages into one frame is what makes small messages cheap: one
 WebSocket frame, one syscall, one header parse for many messages.
@@ -38,7 +44,7 @@ import numpy as np
 import orjson
 
 from ..errors import FrameTooLarge, LimitExceeded, MalformedFrame, UnsupportedVersion
-from .message import Buffer, Message, dtype_itemsize
+from .message import Buffer, Message, Segment, dtype_itemsize
 
 __all__ = [
     "COPY_BELOW",
@@ -53,7 +59,7 @@ __all__ = [
 ]
 
 MAGIC = b"NBC"
-VERSION = 1
+VERSION = 2
 _PREAMBLE = struct.Struct("<3sBII")
 PREAMBLE_SIZE = _PREAMBLE.size  # 12
 _ZEROS = bytes(8)
@@ -298,8 +304,19 @@ def decode_frame(
                 buf, pos = _buffer(d, mv, pos, n)
                 bufs.append(buf)
             buffers = tuple(bufs)
-        # Message's fields set slot by slot: a third of the cost of __init__'s keywords.
-        m = new_message(Message)
+        count = entry.get("n")
+        if count is None:
+            # Message's fields set slot by slot: a third of the cost of __init__'s keywords.
+            m = new_message(Message)
+        else:
+            if type(count) is not int or count < 1 or kind != "append":
+                raise MalformedFrame(
+                    "'n' (a segment's item count) must be a positive integer, on 'append'"
+                )
+            if 2 * count + 1 > plen:
+                raise MalformedFrame(f"a segment of {count} items needs a longer payload")
+            m = new_message(Segment)
+            m.count = count
         m.kind, m.channel, m.scope, m.key = kind, channel or "", scope, key
         m.offset, m.epoch, m.payload, m.buffers = offset, epoch, payload, buffers
         m._header, m._nbytes = None, -1

@@ -226,10 +226,10 @@ class Hub:
                         run = None  # stays None if the lookup raises
                         run = self._owned(peer, msg)
                         run_name, run_scope = msg.channel, msg.scope
-                    run_in += 1
+                    run_in += msg.count
                     if msg.kind == P.APPEND:
                         if run.flow == "block":
-                            run.received[peer] = run.received.get(peer, 0) + 1
+                            run.received[peer] = run.received.get(peer, 0) + msg.count
                             credit.add(run)
                         elif (
                             run.flow == "drop"
@@ -307,7 +307,7 @@ class Hub:
             return
         ch = self._owned(peer, msg)
         if kind in P.WRITE_KINDS:
-            _count_rates(ch, 1, self._write(ch, msg))
+            _count_rates(ch, msg.count, self._write(ch, msg))
         elif kind == P.CLOSE:
             self._close_by(peer, ch)
         elif kind == P.REFUSED:
@@ -366,7 +366,8 @@ class Hub:
             self._credit(ch, (peer,))
 
     def _write(self, ch: Channel, msg: Message) -> int:
-        """Apply one write to ``ch`` and queue it for its subscribers; how many took it.
+        """Apply one write to ``ch`` and queue it for its subscribers; how many deliveries
+        (subscribers that took it × its items: a segment holds several).
 
         Counts everything but the rate meters, which the caller feeds."""
         if ch.staged:
@@ -384,7 +385,8 @@ class Hub:
             out = ch.unset(msg)
         stats = ch.stats
         size = out.nbytes
-        stats.messages_in += 1
+        n = out.count
+        stats.messages_in += n
         stats.bytes_in += size
         sent = 0
         # A subscriber still being replayed the history reads this item from there, in
@@ -395,11 +397,11 @@ class Hub:
             if (cursors and sub in cursors) or sub.outbox.put(out, flow):
                 sent += 1
             else:
-                stats.dropped += 1
+                stats.dropped += n
         if sent:
-            stats.messages_out += sent
+            stats.messages_out += sent * n
             stats.bytes_out += sent * size
-        return sent
+        return sent * n
 
     def _append_items(self, ch: Channel, items: list[Message]) -> int:
         """Fan out the appends collected from an owner's frame (then forget them); how many
@@ -423,20 +425,20 @@ class Hub:
             _count_rates(ch, 0, self._append_now(ch, items))
 
     def _append_now(self, ch: Channel, items: list[Message]) -> int:
-        n = len(items)
-        sent = self._append_run(ch, items) if n > 1 else self._write(ch, items[0])
+        sent = self._append_run(ch, items) if len(items) > 1 else self._write(ch, items[0])
         items.clear()
-        return sent * n if n > 1 else sent
+        return sent
 
     def _append_run(self, ch: Channel, msgs: list[Message]) -> int:
         """Append consecutive stream items to ``ch`` and queue them for its subscribers as
         one :class:`~nbchannel.core.message.MessageRun` each (items with buffers go one by
-        one); how many subscribers took them. A replica (the relay's) uses this when a batch
-        of items arrives at once for a channel with many viewers."""
+        one); how many deliveries (items × subscribers that took them). A replica (the
+        relay's) uses this when a batch of items arrives at once for a channel with many
+        viewers."""
         run = self._stamp_run(ch, msgs)
         if run is None:
             return sum(self._write(ch, m) for m in msgs)
-        return self._fan_out_run(ch, run, ch.subscribers)
+        return self._fan_out_run(ch, run, ch.subscribers) * run.count
 
     def _stamp_run(self, ch: Channel, msgs: list[Message]) -> MessageRun | None:
         """Append ``msgs`` to ``ch`` as one run, to be fanned out with
@@ -704,7 +706,7 @@ class Hub:
                     "viewers": len(ch.subscribers),
                     "state_keys": len(ch.state),
                     "state_bytes": ch.state_bytes,
-                    "history_items": len(ch.history),
+                    "history_items": ch.head - ch.tail,
                     "history_bytes": ch.history_bytes,
                     "head": ch.head,
                     "tail": ch.tail,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,16 @@ import orjson
 
 from ..errors import EncodeError, MalformedFrame
 
-__all__ = ["Buffer", "Message", "MessageRun", "pack_value", "unpack_value"]
+__all__ = [
+    "Buffer",
+    "Message",
+    "MessageRun",
+    "Segment",
+    "pack_value",
+    "plain_only",
+    "stream_values",
+    "unpack_value",
+]
 
 Path = tuple["str | int", ...]
 
@@ -159,7 +168,7 @@ class Message:
         """A copy with some routing fields changed; payload and buffers are shared."""
         # The hub stamps every message it routes (scope, offset): build the copy slot by
         # slot rather than through __init__'s keyword arguments.
-        m = _new_message(Message)
+        m = _new_message(type(self))
         m.kind = self.kind
         m.channel = self.channel
         m.scope = self.scope
@@ -170,6 +179,8 @@ class Message:
         m.buffers = self.buffers
         m._header = None
         m._nbytes = self._nbytes
+        if self.segment:
+            m.count = self.count  # type: ignore[misc]  # a Segment's slot
         for name, val in fields.items():
             setattr(m, name, val)
             if name in _SIZED_FIELDS:
@@ -178,7 +189,7 @@ class Message:
 
     def routed(self, scope: str | None, offset: int | None) -> Message:
         """A copy with ``scope`` and ``offset`` set: what the hub stamps on every write."""
-        m = _new_message(Message)
+        m = _new_message(type(self))
         m.kind = self.kind
         m.channel = self.channel
         m.scope = scope
@@ -189,6 +200,8 @@ class Message:
         m.buffers = self.buffers
         m._header = None
         m._nbytes = self._nbytes
+        if self.segment:
+            m.count = self.count  # type: ignore[misc]  # a Segment's slot
         return m
 
     def header(self) -> bytes:
@@ -205,6 +218,8 @@ class Message:
                 prefix += b',"o":%d' % self.offset
             if self.epoch is not None:
                 prefix += b',"e":%d' % self.epoch
+            if self.segment:
+                prefix += b',"n":%d' % self.count
             if self.payload:
                 prefix += b',"p":%d' % len(self.payload)
             if self.buffers:
@@ -239,8 +254,13 @@ class Message:
 
     __hash__ = None  # type: ignore[assignment]
 
-    #: Messages this object stands for on the wire (a :class:`MessageRun` holds several).
+    #: Stream items (offsets) this object stands for: a :class:`Segment` or a
+    #: :class:`MessageRun` holds several.
     count = 1
+    #: Entries this object makes in a frame header (a :class:`MessageRun` makes several).
+    entries = 1
+    #: Whether the payload is a JSON array of ``count`` stream items (a :class:`Segment`).
+    segment = False
 
     def __repr__(self) -> str:
         fields = [f"{self.kind!r}", f"{self.channel!r}"]
@@ -265,7 +285,7 @@ class MessageRun(Message):
     exactly the frame the items would have made one by one.
     """
 
-    __slots__ = ("count", "items")
+    __slots__ = ("count", "entries", "items")
 
     def __init__(self, items: list[Message]) -> None:
         first = items[0]
@@ -280,12 +300,163 @@ class MessageRun(Message):
             payload=b"".join([m.payload for m in items]),
         )
         self.items = items
-        self.count = len(items)
+        self.entries = len(items)
+        self.count = sum(m.count for m in items)
         self._header = b",".join([m.header() for m in items])
         self._nbytes = sum(m.nbytes for m in items)
 
     def __repr__(self) -> str:
         return f"MessageRun({self.channel!r}, offset={self.offset}, count={self.count})"
+
+
+class Segment(Message):
+    """Consecutive stream items of one channel travelling and stored as one message.
+
+    On the wire it is one ``append`` header entry with ``"n": count``; its payload is a JSON
+    array of the items and its buffers' paths start with the item's index in that array.
+    The hub gives it the offsets ``offset`` … ``offset + count - 1``, keeps it in history
+    as one entry and queues the same object for every viewer; replay can start inside it
+    (:meth:`slice`). A kernel packs a run of ``append`` calls into one
+    (:meth:`from_payloads`) so that each item costs one JSON encoding and a list append.
+
+    >>> seg = Segment.from_payloads("c", [b"1", b'{"a":2}', b""], scope="k")
+    >>> seg.count, seg.values()
+    (3, [1, {'a': 2}, None])
+    """
+
+    __slots__ = ("count",)
+    segment = True
+
+    def __init__(
+        self,
+        channel: str,
+        count: int,
+        *,
+        scope: str | None = None,
+        offset: int | None = None,
+        epoch: int | None = None,
+        payload: bytes | memoryview = b"",
+        buffers: tuple[Buffer, ...] = (),
+    ) -> None:
+        if count < 1:
+            raise ValueError("a segment holds at least one item")
+        super().__init__(
+            "append",
+            channel,
+            scope=scope,
+            offset=offset,
+            epoch=epoch,
+            payload=payload,
+            buffers=buffers,
+        )
+        self.count = count
+
+    @classmethod
+    def from_payloads(
+        cls,
+        channel: str,
+        payloads: list[bytes],
+        *,
+        scope: str | None = None,
+        buffers: tuple[Buffer, ...] = (),
+    ) -> Segment:
+        """A segment of the items whose JSON payloads are ``payloads`` (``b""`` is None);
+        ``buffers`` already carry their item's index as the first step of their path."""
+        if b"" in payloads:
+            payloads = [p or b"null" for p in payloads]
+        return cls(
+            channel,
+            len(payloads),
+            scope=scope,
+            payload=b"[" + b",".join(payloads) + b"]",
+            buffers=buffers,
+        )
+
+    def values(self) -> list[Any]:
+        """The items' values, in order (arrays come back as numpy arrays).
+
+        Raises :class:`~nbchannel.errors.MalformedFrame` unless the payload is a JSON array
+        of exactly ``count`` items."""
+        values = unpack_value(self.payload, self.buffers)
+        if type(values) is not list or len(values) != self.count:
+            raise MalformedFrame(f"segment payload is not an array of {self.count} items")
+        return values
+
+    def items(self) -> list[Message]:
+        """The segment as single ``append`` messages (offsets numbered from its own)."""
+        try:
+            values = orjson.loads(self.payload)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedFrame(f"payload is not valid JSON: {exc}") from None
+        if type(values) is not list or len(values) != self.count:
+            raise MalformedFrame(f"segment payload is not an array of {self.count} items")
+        per_item: list[list[Buffer]] = [[] for _ in values]
+        for b in self.buffers:
+            i = b.path[0] if b.path else None
+            if type(i) is not int or not 0 <= i < len(values):
+                raise MalformedFrame(f"buffer path {list(b.path)} does not fit the segment")
+            per_item[i].append(Buffer(b.path[1:], b.dtype, b.shape, b.data))
+        base = self.offset
+        out: list[Message] = []
+        for i, (v, bufs) in enumerate(zip(values, per_item, strict=True)):
+            payload = b"" if v is None and not bufs else orjson.dumps(v)
+            out.append(
+                Message(
+                    self.kind,
+                    self.channel,
+                    scope=self.scope,
+                    offset=None if base is None else base + i,
+                    epoch=self.epoch,
+                    payload=payload,
+                    buffers=tuple(bufs),
+                )
+            )
+        return out
+
+    def slice(self, offset: int) -> Message:
+        """The items from ``offset`` on (inside this segment): a segment, or the item alone."""
+        assert self.offset is not None
+        skip = offset - self.offset
+        if skip <= 0:
+            return self
+        if skip >= self.count:
+            raise ValueError(f"offset {offset} is past this segment")
+        return _join(self.items()[skip:])
+
+    def __repr__(self) -> str:
+        return f"Segment({self.channel!r}, offset={self.offset}, count={self.count})"
+
+
+def stream_values(messages: Iterable[Message]) -> list[Any]:
+    """The values of the stream items ``messages`` carry, in order: a segment's items each.
+
+    >>> stream_values([Message.create("append", "c", 0), Segment.from_payloads("c", [b"1", b"2"])])
+    [0, 1, 2]
+    """
+    out: list[Any] = []
+    for m in messages:
+        if isinstance(m, Segment):
+            out.extend(m.values())
+        else:
+            out.append(m.value())
+    return out
+
+
+def _join(items: list[Message]) -> Message:
+    """Items of one channel with consecutive offsets as one message (itself when alone)."""
+    if len(items) == 1:
+        return items[0]
+    buffers = tuple(
+        Buffer((i, *b.path), b.dtype, b.shape, b.data)
+        for i, m in enumerate(items)
+        for b in m.buffers
+    )
+    first = items[0]
+    seg = Segment.from_payloads(
+        first.channel, [bytes(m.payload) for m in items], scope=first.scope, buffers=buffers
+    )
+    seg.offset, seg.epoch = first.offset, first.epoch
+    return seg
 
 
 _new_message = object.__new__
@@ -333,8 +504,8 @@ def pack_value(value: Any) -> tuple[bytes, tuple[Buffer, ...]]:
         return b"", ()
     try:
         # Fast path: plain JSON (no arrays, bytes or numpy scalars) encodes in one call;
-        # anything else reaches _needs_stripping and takes the path below.
-        return _exact(orjson.dumps(value, default=_needs_stripping)), ()
+        # anything else reaches plain_only and takes the path below.
+        return _exact(orjson.dumps(value, default=plain_only)), ()
     except TypeError:
         pass
     buffers: list[Buffer] = []
@@ -349,7 +520,10 @@ def pack_value(value: Any) -> tuple[bytes, tuple[Buffer, ...]]:
     return payload, tuple(buffers)
 
 
-def _needs_stripping(obj: Any) -> Any:
+def plain_only(obj: Any) -> Any:
+    """orjson's ``default`` that refuses everything JSON does not have (arrays, bytes, numpy
+    scalars, other objects): ``orjson.dumps(v, default=plain_only)`` encodes plain JSON in
+    one call and raises ``TypeError`` for anything else."""
     raise TypeError
 
 

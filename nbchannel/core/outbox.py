@@ -16,6 +16,12 @@ holds at most ``max_bytes`` of droppable traffic; beyond that:
 * control messages (``subscribed``, ``closed``, ``opened`` …) are always queued; there is at
   most one of each per channel in flight because re-subscribing purges the channel first.
 
+A kernel's plain stream items (:meth:`Outbox.put_item`: JSON without buffers, on a
+``flow="drop"`` channel) are packed: consecutive ones of a channel join the segment at the
+queue's tail, one ``bytearray`` growing by each item's JSON, and :meth:`Outbox.take` seals it
+into one :class:`~nbchannel.core.message.Segment`. Items written while the sender is busy
+travel together, and a lone item still leaves at once.
+
 A message that alone exceeds the bound is still accepted when no other droppable message
 is queued (control and state may be: a replay starts with ``subscribed`` and the state), so
 a large item is delayed, never starved; the queue then holds at most that one message over
@@ -32,13 +38,39 @@ from collections.abc import Callable
 from typing import Any
 
 from . import protocol as P
-from .message import Message
+from .message import Message, Segment
 
 __all__ = ["Outbox"]
 
 _COALESCED = frozenset({P.SET, P.UNSET, P.PRESENCE})
 _DROPPABLE = frozenset({P.APPEND, P.PUBLISH, P.EVENT, P.ERROR})
 _LATEST = "latest"  # the coalescing key's tag for a flow="latest" channel's stream item
+#: A segment being packed takes no more items once its JSON reaches this size (bytes).
+PACK_BYTES = 64 * 1024
+#: Bytes an item is counted for beyond its JSON in a segment (its share of the header).
+_ITEM_OVERHEAD = 8
+
+
+class _Pack:
+    """A segment being packed at the tail of the queue: the items' JSON array so far."""
+
+    __slots__ = ("channel", "count", "data", "scope", "size")
+
+    def __init__(self, scope: str | None, channel: str) -> None:
+        self.scope = scope
+        self.channel = channel
+        self.data = bytearray(b"[")
+        self.count = 0
+        self.size = len(channel) + 24
+
+    def seal(self) -> Message:
+        """The packed items as one message: a segment, or the item alone."""
+        data = self.data
+        if self.count == 1:
+            payload = bytes(data[1:-1])
+            return Message(P.APPEND, self.channel, scope=self.scope, payload=payload)
+        data[-1] = 0x5D  # the last comma becomes the closing bracket
+        return Segment(self.channel, self.count, scope=self.scope, payload=bytes(data))
 
 
 class _Slot:
@@ -69,7 +101,9 @@ class Outbox:
         self.on_ready = on_ready
         # Messages in order; coalesced ones wrapped in a _Slot (everything else is queued
         # as is, so the common case allocates nothing per message).
-        self._queue: deque[Message | _Slot] = deque()
+        self._queue: deque[Message | _Slot | _Pack] = deque()
+        #: The segment being packed, while it is the last thing queued.
+        self._pack: _Pack | None = None
         self._coalesce: dict[Any, _Slot] = {}
         self._gaps: dict[tuple[str, str | None, str], _Gap] = {}
         #: Bytes currently queued (approximate wire size).
@@ -143,7 +177,58 @@ class Outbox:
         self._push(msg, size)
         return True
 
-    def _push(self, item: Message | _Slot, size: int) -> None:
+    def put_item(self, scope: str | None, channel: str, payload: bytes) -> bool:
+        """Queue one plain stream item (its JSON, ``payload``) of a ``flow="drop"`` channel,
+        packed into the segment at the tail when that is the channel's; False if it was
+        dropped (counted, with a gap marker as in :meth:`put`)."""
+        size = len(payload) + _ITEM_OVERHEAD
+        pack = self._pack
+        if (
+            pack is None
+            or pack.channel != channel
+            or pack.scope != scope
+            or pack.size >= PACK_BYTES
+            or self.bytes + size > self.max_bytes
+            or self._gaps
+        ):
+            return self._put_new_pack(scope, channel, payload, size)
+        data = pack.data
+        data += payload
+        data.append(0x2C)  # ","
+        pack.count += 1
+        pack.size += size
+        self.bytes += size
+        if self.bytes > self.peak_bytes:
+            self.peak_bytes = self.bytes
+        return True
+
+    def _put_new_pack(self, scope: str | None, channel: str, payload: bytes, size: int) -> bool:
+        gkey = (P.APPEND, scope, channel)
+        if self._droppable and self.bytes + size > self.max_bytes:
+            gap = self._gaps.get(gkey)
+            if gap is None:
+                gap = self._gaps[gkey] = _Gap(None)
+            gap.count += 1
+            self.dropped += 1
+            return False
+        if self._gaps:
+            gap = self._gaps.pop(gkey, None)
+            if gap is not None:
+                marker = _gap_message(gkey, gap)
+                self._push(marker, marker.nbytes)
+        pack = _Pack(scope, channel)
+        data = pack.data
+        data += payload
+        data.append(0x2C)
+        pack.count = 1
+        pack.size += size
+        self._droppable += 1
+        self._push(pack, pack.size)
+        self._pack = pack
+        return True
+
+    def _push(self, item: Message | _Slot | _Pack, size: int) -> None:
+        self._pack = None  # anything queued after a segment ends it
         queue = self._queue
         was_empty = not queue
         queue.append(item)
@@ -179,12 +264,18 @@ class Outbox:
                 del coalesce[item.key]
                 taken += item.size
                 msg = item.msg
+            elif isinstance(item, _Pack):
+                if item is self._pack:
+                    self._pack = None
+                taken += item.size
+                self._droppable -= 1
+                msg = item.seal()
             else:
                 msg = item
                 taken += msg.nbytes
                 if msg.kind in _DROPPABLE:
                     self._droppable -= 1
-            n = msg.count
+            n = msg.entries
             header += (48 + len(msg.channel) + len(msg.key or "")) * n + 64 * len(msg.buffers)
             count += n
             out.append(msg)
@@ -198,6 +289,7 @@ class Outbox:
         """Forget everything queued (the peer is gone): its memory is freed at once, not
         whenever the connection objects that referred to it are collected."""
         self._queue.clear()
+        self._pack = None
         self._coalesce.clear()
         self._gaps.clear()
         self.bytes = 0
@@ -205,16 +297,23 @@ class Outbox:
 
     def purge(self, scope: str | None, channel: str) -> int:
         """Forget everything queued for one channel (it is about to be replayed afresh)."""
-        keep: deque[Message | _Slot] = deque()
+        keep: deque[Message | _Slot | _Pack] = deque()
         removed = 0
         for item in self._queue:
             m = item.msg if isinstance(item, _Slot) else item
             if m.channel == channel and m.scope == scope:
-                removed += 1
-                if isinstance(item, _Slot):
+                if isinstance(item, _Pack):
+                    removed += item.count
+                    self.bytes -= item.size
+                    self._droppable -= 1
+                    if item is self._pack:
+                        self._pack = None
+                elif isinstance(item, _Slot):
+                    removed += item.msg.count
                     self.bytes -= item.size
                     del self._coalesce[item.key]
                 else:
+                    removed += item.count
                     self.bytes -= item.nbytes
                     if item.kind in _DROPPABLE:
                         self._droppable -= 1

@@ -96,7 +96,7 @@ class Peer:
         if self.replays and not outbox:
             room = self.batch_bytes - sum(m.nbytes for m in msgs)
             for key, ch in list(self.replays.items()):
-                count = _FRAME_MESSAGES - sum(m.count for m in msgs)
+                count = _FRAME_MESSAGES - sum(m.entries for m in msgs)
                 if room <= 0 or count <= 0:
                     break
                 part, done = ch.take_replay(self, room, count)

@@ -59,12 +59,12 @@ from ..core.address import (
 )
 from ..core.codec import DEFAULT_LIMITS, FrameReader, Limits, encode_frame, encode_frame_parts
 from ..core.message import Message
-from ..core.outbox import Outbox
+from ..core.outbox import PACK_BYTES, Outbox
 from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError, LimitExceeded
 from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher
 from .pool import send_pool
-from .port import ChannelPort, Status, TransportStats
+from .port import ChannelPort, Lane, Status, TransportStats
 from .transport import IO_THREAD_NAME
 
 __all__ = ["HubClient", "find_kernel_id"]
@@ -72,6 +72,11 @@ __all__ = ["HubClient", "find_kernel_id"]
 log = logging.getLogger("nbchannel")
 _MiB = 1024 * 1024
 _IOV_MAX = 512
+#: JSON a channel's lane holds before its writer goes through the bounded queue instead.
+_LANE_BYTES = 4 * _MiB
+#: After writing a frame, how long the I/O thread waits for more stream items before it
+#: sleeps until woken (s): a lone item still leaves at once, a loop's go in segments.
+_LINGER = 0.0002
 _SOCKET_BUFFER = 4 * _MiB
 #: A connection that lasted this long (seconds) had worked: after it drops, reconnect at once.
 _STABLE = 2.0
@@ -169,6 +174,9 @@ class HubClient:
         self._outbox = Outbox(queue_bytes, on_ready=self._wake)
         self._control: deque[Message] = deque()
         self._channels: dict[ChannelKey, ChannelPort] = {}
+        self._lanes: dict[ChannelKey, Lane] = {}
+        #: True while the I/O thread waits with nothing to write (see :class:`Lane`).
+        self.sleeping = False
         self._status: Status = "connecting"
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -184,7 +192,8 @@ class HubClient:
         #: Messages written that the connection broke under before the hub confirmed them,
         #: and that could not be re-sent (reported to the viewers as a gap).
         self.lost_in_flight = 0
-        #: Messages written again after a reconnect because the hub had not confirmed them.
+        #: Messages (a segment: its items) written again after a reconnect because the hub had
+        #: not confirmed them.
         self.resent = 0
         self._inflight = 0
         #: Events waiting for their handlers, and the thread that runs them.
@@ -253,6 +262,9 @@ class HubClient:
             if old is not None and old is not channel:
                 old.superseded()
                 # what the old object queued must not land in the new channel
+                lane = self._lanes.pop(key, None)
+                if lane is not None:
+                    lane.items.clear()
                 self._outbox.purge(channel.wire_scope, channel.name)
                 self._forget_unconfirmed(key)
             if self._linked:
@@ -266,6 +278,9 @@ class HubClient:
             if self._channels.get(key) is not channel:
                 return
             del self._channels[key]
+            lane = self._lanes.pop(key, None)
+            if lane is not None:
+                self._put_lane(lane)
             # What is still queued for it was not delivered (close() waited for it first):
             # counted, and the viewers are told before the channel closes.
             purged = self._outbox.purge(channel.wire_scope, channel.name)
@@ -284,7 +299,52 @@ class HubClient:
 
     def send(self, channel: ChannelPort, msg: Message) -> bool:
         with self._lock:
+            if self._lanes:
+                self._lane_first(channel)
             return self._outbox.put(msg, channel.flow)
+
+    def lane(self, channel: ChannelPort) -> Lane | None:
+        key = (channel.wire_scope, channel.name)
+        with self._lock:
+            if self._channels.get(key) is not channel:
+                return None
+            # A lane holds a part of what the queue may: past it, items meet the queue's bound.
+            size = min(_LANE_BYTES, self._outbox.max_bytes // 2)
+            lane = self._lanes[key] = Lane(self, channel.wire_scope, channel.name, size)
+            return lane
+
+    def wake(self) -> None:
+        """Wake the I/O thread (a lane has items; any thread, no lock)."""
+        self.sleeping = False
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"x")
+
+    def _put_lane(self, lane: Lane) -> None:
+        """Move ``lane``'s items into the queue as segments (under ``_lock``)."""
+        put = self._outbox.put
+        while True:
+            msg = lane.take(PACK_BYTES)
+            if msg is None:
+                return
+            if not put(msg):
+                lane.dropped += msg.count
+            if lane.tee is not None:
+                lane.tee(msg)
+
+    def _lanes_waiting(self) -> bool:
+        return any(lane.items for lane in tuple(self._lanes.values()))
+
+    def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
+        with self._lock:
+            if self._lanes:
+                self._lane_first(channel)
+            return self._outbox.put_item(channel.wire_scope, channel.name, payload)
+
+    def _lane_first(self, channel: ChannelPort) -> None:
+        """Queue what ``channel``'s lane holds before its next write (under ``_lock``)."""
+        lane = self._lanes.get((channel.wire_scope, channel.name))
+        if lane is not None and lane.items:
+            self._put_lane(lane)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written to the socket and the hub has
@@ -293,6 +353,7 @@ class HubClient:
         with self._lock:
             while (
                 self._outbox
+                or self._lanes_waiting()
                 or self._control
                 or self._busy
                 or not self._linked
@@ -319,7 +380,11 @@ class HubClient:
         """Whether anything written is not yet confirmed by the hub."""
         with self._lock:
             return bool(
-                self._outbox or self._control or self._busy or (self._unacked and self._acks_on)
+                self._outbox
+                or self._lanes_waiting()
+                or self._control
+                or self._busy
+                or (self._unacked and self._acks_on)
             )
 
     def close(self) -> None:
@@ -476,6 +541,9 @@ class HubClient:
 
     def _take(self) -> list[Message]:
         with self._lock:
+            for lane in self._lanes.values():
+                if lane.items:
+                    self._put_lane(lane)
             while True:
                 # After a reconnect, newer writes wait until the unconfirmed ones are settled.
                 hold = bool(self._unconfirmed)
@@ -591,7 +659,7 @@ class HubClient:
             if msg.kind == P.OPENED and not resumed:
                 # A new hub, or a new epoch: none of them is in it; send them first, in order.
                 self._control.extend(held)
-                self.resent += len(held)
+                self.resent += sum(m.count for m in held)
             else:
                 self._report_lost(ch, held, to_viewers=msg.kind == P.OPENED)
             if not self._unconfirmed:
@@ -609,7 +677,7 @@ class HubClient:
                     kind = str(info["kind"])
                     counts[kind] = counts.get(kind, 0) + int(info["count"])
             else:
-                counts[m.kind] = counts.get(m.kind, 0) + 1
+                counts[m.kind] = counts.get(m.kind, 0) + m.count
         items = counts.get(P.APPEND, 0) + counts.get(P.PUBLISH, 0)
         if items:
             ch.lost(items)
@@ -743,6 +811,7 @@ class HubClient:
         pending: list[memoryview] = []
         batch: list[Message] = []
         writing = False
+        lingered = True  # since the last frame, waited _LINGER once for more items
         try:
             while not self._stopping:
                 now = time.monotonic()
@@ -751,6 +820,7 @@ class HubClient:
                 if not pending:
                     batch = self._take()  # marks the client idle when nothing is left
                     if batch:
+                        lingered = False
                         pending = [memoryview(p).cast("B") for p in encode_frame_parts(batch)]
                         self._inflight = len(batch) - (batch[-1].kind == P.MARK)
                 if pending:
@@ -778,7 +848,24 @@ class HubClient:
                 elif not pending and writing:
                     sel.modify(sock, selectors.EVENT_READ)
                     writing = False
-                self._poll(sel, sock, reader, self._timeout(time.monotonic(), bool(pending)))
+                timeout = self._timeout(time.monotonic(), bool(pending))
+                if not pending:
+                    if not lingered:
+                        # Right after a frame, wait a moment for more items before being
+                        # woken: a writer in a loop fills a segment meanwhile, instead of
+                        # waking this thread (and taking turns for the GIL) per few items.
+                        lingered = True
+                        if timeout is None or timeout > _LINGER:
+                            timeout = _LINGER
+                    else:
+                        # Writers wake this thread only while it sleeps: say so, then look
+                        # once more at the lanes (an item added just before is seen here).
+                        self.sleeping = True
+                        if self._lanes_waiting():
+                            self.sleeping = False
+                            continue
+                self._poll(sel, sock, reader, timeout)
+                self.sleeping = False
         finally:
             sel.close()
 

@@ -65,7 +65,15 @@ from ..core.outbox import Outbox
 from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError
 from .dispatch import EventDispatcher
-from .port import ChannelPort, Event, EventSink, NbChannelWarning, Status, TransportStats
+from .port import (
+    ChannelPort,
+    Event,
+    EventSink,
+    Lane,
+    NbChannelWarning,
+    Status,
+    TransportStats,
+)
 from .transport import COMM_THREAD_NAME, COMM_TRANSPORT
 
 if TYPE_CHECKING:
@@ -395,6 +403,20 @@ class CommTransport:
                 self.dropped += 1
             self._wakeup.notify()
             return ok
+
+    def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
+        with self._lock:
+            if not self._active:
+                self.dropped += 1
+                return False
+            ok = self._outbox.put_item(channel.wire_scope, channel.name, payload)
+            if not ok:
+                self.dropped += 1
+            self._wakeup.notify()
+            return ok
+
+    def lane(self, channel: ChannelPort) -> Lane | None:
+        return None  # items are packed in the queue (send_item)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the kernel's hub has taken every write so far and every view's queue
@@ -814,6 +836,30 @@ class FanOutTransport:
             leg = self._legs.get(id(channel))
             if leg is not None:
                 self.comm.send(leg, msg)
+        return ok
+
+    def lane(self, channel: ChannelPort) -> Lane | None:
+        """The hub client's lane, whose segments also go to the comm side once a view
+        asks over a comm."""
+        lane: Lane | None = self.hub.lane(channel)
+        if lane is not None:
+            comm = self.comm
+
+            def tee(msg: Message) -> None:
+                if comm.active:
+                    leg = self._legs.get(id(channel))
+                    if leg is not None:
+                        comm.send(leg, msg)
+
+            lane.tee = tee
+        return lane
+
+    def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
+        ok: bool = self.hub.send_item(channel, payload)
+        if self.comm.active:
+            leg = self._legs.get(id(channel))
+            if leg is not None:
+                self.comm.send_item(leg, payload)
         return ok
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -16,18 +16,23 @@ Nothing here does I/O or imports more than the shared core's message type.
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+
+from ..core.message import Message, Segment
 
 if TYPE_CHECKING:
     from ..core import protocol as P
     from ..core.codec import Limits
-    from ..core.message import Message
 
 __all__ = [
     "ChannelPort",
     "Event",
     "EventSink",
+    "Lane",
+    "LaneOwner",
     "NbChannelWarning",
     "Status",
     "Transport",
@@ -134,6 +139,77 @@ class ChannelPort(Protocol):
         ...
 
 
+class LaneOwner(Protocol):
+    """The side that takes a :class:`Lane`'s items: its I/O thread."""
+
+    #: True while the I/O thread waits with nothing to write; a writer that adds to a lane
+    #: then calls :meth:`wake`.
+    sleeping: bool
+
+    def wake(self) -> None:
+        """Wake the I/O thread (any thread; no lock)."""
+        ...
+
+
+class Lane:
+    """The stream items of one ``flow="drop"`` channel on their way to its transport.
+
+    The channel's writer appends each item's JSON and the transport's I/O thread takes
+    them, without a lock: ``deque.append`` and ``popleft`` are atomic, and each counter
+    has one writer (``put_bytes`` the channel, ``took_bytes`` the I/O thread). The I/O
+    thread takes them as segments (:meth:`take`) into its bounded queue, and so does any
+    other write of the channel first (a ``set``, an item with arrays), under the
+    transport's lock, so the channel's order holds. A writer finding ``max_bytes``
+    waiting goes the slow way, through the queue and its drop rules.
+    """
+
+    __slots__ = (
+        "channel",
+        "dropped",
+        "items",
+        "max_bytes",
+        "owner",
+        "put_bytes",
+        "scope",
+        "tee",
+        "took_bytes",
+    )
+
+    def __init__(self, owner: LaneOwner, scope: str | None, channel: str, max_bytes: int) -> None:
+        self.owner = owner
+        self.scope = scope
+        self.channel = channel
+        self.max_bytes = max_bytes
+        self.items: deque[bytes] = deque()
+        self.put_bytes = 0
+        self.took_bytes = 0
+        #: Items taken that the transport's bounded queue then dropped (with a gap marker).
+        self.dropped = 0
+        #: Called with each segment taken (under the transport's lock): a second carrier.
+        self.tee: Callable[[Message], None] | None = None
+
+    def take(self, max_bytes: int) -> Message | None:
+        """The items waiting, up to about ``max_bytes`` of JSON: one segment (or the item
+        alone); None when there is none."""
+        items = self.items
+        n = len(items)
+        if not n:
+            return None
+        pop = items.popleft
+        parts: list[bytes] = []
+        size = 0
+        while n and size < max_bytes:
+            p = pop()
+            parts.append(p)
+            size += len(p)
+            n -= 1
+        self.took_bytes += size
+        if len(parts) == 1:
+            return Message("append", self.channel, scope=self.scope, payload=parts[0])
+        payload = b"[" + b",".join(parts) + b"]"
+        return Segment(self.channel, len(parts), scope=self.scope, payload=payload)
+
+
 class Transport(Protocol):
     """What a :class:`~nbchannel.kernel.channel.LiveChannel` needs from its carrier.
 
@@ -170,6 +246,17 @@ class Transport(Protocol):
 
     def send(self, channel: ChannelPort, msg: Message) -> bool:
         """Queue ``msg``; False if the bounded queue dropped it."""
+        ...
+
+    def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
+        """Queue one stream item of a ``flow="drop"`` channel given as its JSON (no
+        buffers), packed with the channel's items queued just before it into one segment;
+        False if the bounded queue dropped it."""
+        ...
+
+    def lane(self, channel: ChannelPort) -> Lane | None:
+        """A :class:`Lane` for ``channel``'s plain stream items (a ``flow="drop"`` channel),
+        or None where items go through :meth:`send_item`."""
         ...
 
     def flush(self, timeout: float) -> bool:

@@ -27,7 +27,7 @@ from ..core.address import ENV_ADDRESS
 from ..core.codec import DEFAULT_LIMITS, Limits
 from ..core.message import Message
 from ..core.protocol import DEFAULT_STATE_BYTES
-from .port import ChannelPort, NbChannelWarning, Status, Transport, TransportStats
+from .port import ChannelPort, Lane, NbChannelWarning, Status, Transport, TransportStats
 
 __all__ = [
     "DEFAULT_SWITCH_INTERVAL",
@@ -130,6 +130,14 @@ class DetachedTransport:
         with self._lock:
             self._dropped += 1
         return False
+
+    def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
+        with self._lock:
+            self._dropped += 1
+        return False
+
+    def lane(self, channel: ChannelPort) -> Lane | None:
+        return None
 
     def flush(self, timeout: float) -> bool:
         return True

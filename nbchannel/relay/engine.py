@@ -43,7 +43,7 @@ import redis.asyncio as aioredis
 from ..core import protocol as P
 from ..core.channel import Channel, new_epoch
 from ..core.codec import decode_frame, encode_frame
-from ..core.message import Message
+from ..core.message import Message, Segment
 from ..core.peer import Peer
 from ..errors import LimitExceeded, MalformedFrame, NbChannelError, UnknownChannel
 from .wire import HUB_SCOPE
@@ -440,7 +440,13 @@ class RedisEngine:
         if q is None:
             q = self._owner_queues[peer] = asyncio.Queue()
             self._owner_tasks[peer] = asyncio.create_task(self._owner_loop(peer, q))
-        q.put_nowait((asyncio.get_running_loop().time(), list(msgs)))
+        # Redis keeps one stream entry per item: a kernel's segments are stored item by item.
+        try:
+            items = [x for m in msgs for x in (m.items() if isinstance(m, Segment) else (m,))]
+        except NbChannelError as exc:
+            self.hub.send_error(peer, exc)
+            return
+        q.put_nowait((asyncio.get_running_loop().time(), items))
 
     async def _owner_loop(
         self, peer: Peer, q: asyncio.Queue[tuple[float, list[Message]] | None]

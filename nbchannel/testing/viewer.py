@@ -29,7 +29,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..core import protocol as P
 from ..core.codec import decode_frame, encode_frame
-from ..core.message import Message
+from ..core.message import Message, Segment
 
 __all__ = ["ChannelView", "Viewer"]
 
@@ -64,12 +64,15 @@ class ChannelView:
         if kind != P.SUBSCRIBED and not self.ready:
             return
         if kind == P.APPEND:
-            assert msg.offset is not None
-            if msg.offset < self.next_offset:
-                self.duplicates.append(msg.offset)
-                return
-            self.items.append((msg.offset, msg.value()))
-            self.next_offset = msg.offset + 1
+            first = msg.offset
+            assert first is not None
+            values = msg.values() if isinstance(msg, Segment) else [msg.value()]
+            for off, value in enumerate(values, first):
+                if off < self.next_offset:
+                    self.duplicates.append(off)
+                    continue
+                self.items.append((off, value))
+                self.next_offset = off + 1
         elif kind == P.PUBLISH:
             self.published.append((msg.value(), time.time()))
         elif kind == P.SET:

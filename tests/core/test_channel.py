@@ -8,7 +8,7 @@ import pytest
 
 from nbchannel.core import protocol as P
 from nbchannel.core.channel import Channel
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, Segment, stream_values
 from nbchannel.errors import LimitExceeded
 
 
@@ -113,3 +113,56 @@ def test_closed_channel_replays_a_waiting_marker() -> None:
     msgs = ch.replay(None, None)
     assert [m.kind for m in msgs] == [P.SUBSCRIBED]
     assert msgs[0].value()["waiting"] is True
+
+
+def _segment(ch: Channel, values: list[object]) -> Message:
+    payloads = [Message.create(P.APPEND, "c", v).payload for v in values]
+    return ch.append(Segment.from_payloads("c", [bytes(p) for p in payloads]))
+
+
+def test_a_segment_takes_a_range_of_offsets_and_is_one_history_entry() -> None:
+    ch = _channel(items=100)
+    _append(ch, "a")
+    seg = _segment(ch, ["b", "c", "d"])
+    _append(ch, "e")
+    assert (seg.offset, seg.count) == (1, 3)
+    assert (ch.tail, ch.head, len(ch.history)) == (0, 5, 3)
+    assert stream_values(ch.history) == ["a", "b", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("since", range(9))
+def test_replay_resumes_from_any_offset_even_inside_a_segment(since: int) -> None:
+    ch = _channel(items=100)
+    _segment(ch, [0, 1, 2, 3])
+    _append(ch, 4)
+    _segment(ch, [5, 6, 7])
+    assert ch.epoch is not None
+    out = ch.replay(ch.epoch, since)
+    stream = [m for m in out if m.kind == P.APPEND]
+    assert stream_values(stream) == list(range(since, 8))
+    offsets = [o for m in stream for o in range(m.offset, m.offset + m.count)]  # type: ignore[operator]
+    assert offsets == list(range(since, 8))
+
+
+def test_history_keeps_whole_segments_but_replays_only_the_bound() -> None:
+    ch = _channel(items=5)
+    for start in range(0, 12, 4):
+        _segment(ch, list(range(start, start + 4)))  # 0-3, 4-7, 8-11
+    # the segment 4-7 is kept (without it fewer than 5 would remain) …
+    assert [m.offset for m in ch.history] == [4, 8]
+    # … but a new viewer starts at head - 5, inside it, and is told nothing is missing
+    assert (ch.tail, ch.head) == (7, 12)
+    out = ch.replay(None, None)
+    assert stream_values(m for m in out if m.kind == P.APPEND) == [7, 8, 9, 10, 11]
+    assert not [m for m in out if m.kind == P.GAP]
+
+
+def test_a_viewer_behind_the_bound_gets_a_gap_then_the_items_from_the_tail() -> None:
+    ch = _channel(items=5)
+    for start in range(0, 12, 4):
+        _segment(ch, list(range(start, start + 4)))
+    assert ch.epoch is not None
+    out = ch.replay(ch.epoch, 2)
+    (gap,) = [m for m in out if m.kind == P.GAP]
+    assert (gap.offset, gap.value()["count"], gap.value()["end"]) == (2, 5, 7)
+    assert stream_values(m for m in out if m.kind == P.APPEND) == [7, 8, 9, 10, 11]

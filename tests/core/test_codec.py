@@ -27,7 +27,7 @@ from nbchannel.core.codec import (
     encode_frame,
     encode_frame_parts,
 )
-from nbchannel.core.message import Message, MessageRun
+from nbchannel.core.message import Message, MessageRun, Segment
 from nbchannel.errors import FrameError, FrameTooLarge, MalformedFrame, UnsupportedVersion
 
 from .payloads import assert_fields, assert_same, messages
@@ -257,7 +257,7 @@ def test_empty_frame_is_refused_when_encoding() -> None:
 def test_preamble() -> None:
     frame = encode_frame([Message.create("publish", "c", {"v": 1})])
     magic, version, hlen, blen = struct.unpack_from("<3sBII", frame)
-    assert (magic, version) == (b"NBC", 1)
+    assert (magic, version) == (b"NBC", 2)
     assert frame[12 : 12 + hlen] == b'[{"k":"publish","c":"c","p":7}]'
     assert len(frame) == ((12 + hlen + 7) & ~7) + blen
     assert frame.endswith(b'{"v":1}')
@@ -399,7 +399,7 @@ def test_plausible_headers_with_random_bodies_are_safe(header: Any, body: bytes)
     [
         (b"NBC", MalformedFrame, "shorter than the 12-byte preamble"),
         (frame_of([{"k": "x"}], magic=b"XYZ"), MalformedFrame, "bad magic"),
-        (frame_of([{"k": "x"}], version=2), UnsupportedVersion, "version 2.*Upgrade"),
+        (frame_of([{"k": "x"}], version=1), UnsupportedVersion, "version 1.*Upgrade"),
         (frame_of([{"k": "x"}], version=0), UnsupportedVersion, "version 0"),
         (frame_of([{"k": "x"}], hlen=2**32 - 1), FrameTooLarge, "max_header_bytes"),
         (frame_of([{"k": "x"}], blen=2**32 - 1), FrameTooLarge, "max_frame_bytes"),
@@ -442,6 +442,12 @@ def test_plausible_headers_with_random_bodies_are_safe(header: Any, body: bytes)
             MalformedFrame,
             "runs past the end",
         ),
+        (frame_of([{"k": "append", "n": 0, "p": 2}], b"[]"), MalformedFrame, "'n'.*positive"),
+        (frame_of([{"k": "append", "n": -2, "p": 3}], b"[1]"), MalformedFrame, "'n'.*positive"),
+        (frame_of([{"k": "append", "n": "2", "p": 3}], b"[1]"), MalformedFrame, "'n'.*positive"),
+        (frame_of([{"k": "append", "n": True, "p": 3}], b"[1]"), MalformedFrame, "'n'.*positive"),
+        (frame_of([{"k": "publish", "n": 1, "p": 3}], b"[1]"), MalformedFrame, "on 'append'"),
+        (frame_of([{"k": "append", "n": 2**62, "p": 3}], b"[1]"), MalformedFrame, "longer"),
     ],
 )
 def test_malformed_frames(data: bytes, error: type[FrameError], match: str) -> None:
@@ -583,3 +589,22 @@ def test_a_run_refuses_buffers_and_mixed_channels() -> None:
         MessageRun([a, Message.create(P.APPEND, "b", 1, scope="hub", offset=1)])
     with pytest.raises(ValueError, match="without buffers"):
         MessageRun([a, Message.create(P.APPEND, "a", np.zeros(3), scope="hub", offset=1)])
+
+
+def test_a_segment_decodes_to_its_items_with_their_offsets() -> None:
+    seg = Segment.from_payloads("c", [b"1", b'{"a":[2]}', b""], scope="k")
+    seg.offset, seg.epoch = 40, 9
+    (got,) = decode_frame(encode_frame([seg]))
+    assert isinstance(got, Segment)
+    assert (got.kind, got.offset, got.epoch, got.count) == (P.APPEND, 40, 9, 3)
+    assert got.values() == [1, {"a": [2]}, None]
+    assert [(m.offset, m.value()) for m in got.items()] == [(40, 1), (41, {"a": [2]}), (42, None)]
+
+
+def test_a_segment_whose_payload_holds_another_number_of_items_fails_when_read() -> None:
+    lying = Segment("c", 3, payload=b'[1,"22"]')  # long enough, but two items
+    (got,) = decode_frame(encode_frame([lying]))  # routed without parsing the payload …
+    with pytest.raises(MalformedFrame, match="not an array of 3 items"):
+        got.values()  # … and refused where it is read
+    with pytest.raises(MalformedFrame, match="not an array of 3 items"):
+        got.items()

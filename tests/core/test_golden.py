@@ -10,7 +10,7 @@ import pytest
 
 from nbchannel.core.codec import VERSION, decode_frame, encode_frame
 
-from ..fixtures.make_golden import GOLDEN_DIR, build_messages, main, to_manifest
+from ..fixtures.make_golden import GOLDEN_DIR, build_messages, describe, main
 
 MANIFEST = json.loads((GOLDEN_DIR / "manifest.json").read_text("utf-8"))
 FRAMES: list[dict[str, Any]] = MANIFEST["frames"]
@@ -38,18 +38,7 @@ def test_encoding_reproduces_the_file(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", FRAMES, ids=[f["file"] for f in FRAMES])
 def test_decoding_gives_the_manifest(case: dict[str, Any]) -> None:
     decoded = decode_frame((GOLDEN_DIR / case["file"]).read_bytes())
-    described = [
-        {
-            "kind": m.kind,
-            "channel": m.channel,
-            "scope": m.scope,
-            "key": m.key,
-            "offset": m.offset,
-            "epoch": m.epoch,
-            "value": to_manifest(m.value()),
-        }
-        for m in decoded
-    ]
+    described = [describe(m) for m in decoded]
     assert described == case["messages"]
     # and with the same JSON types (1 vs 1.0 vs true) and key order
     assert json.dumps(described) == json.dumps(case["messages"])

@@ -584,7 +584,8 @@ def test_a_run_goes_as_one_frame_to_idle_viewers_and_through_the_queue_to_the_ot
     idle.send_now, busy.send_now = idle_socket, never
     writing.send_now = lambda frame: False  # a write in flight: not idle
     ch = hub.channels["k1", "feed"]
-    assert hub._append_run(ch, [Message.create(P.APPEND, "feed", i) for i in range(5)]) == 3
+    run = [Message.create(P.APPEND, "feed", i) for i in range(5)]
+    assert hub._append_run(ch, run) == 3 * 5  # deliveries: 5 items to 3 viewers
 
     (frame,) = frames  # one frame for the whole run
     got = decode_frame(frame)

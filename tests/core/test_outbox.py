@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbchannel.core import protocol as P
-from nbchannel.core.message import Message, MessageRun
+from nbchannel.core.message import Message, MessageRun, Segment, stream_values
 from nbchannel.core.outbox import Outbox
 
 
@@ -196,3 +196,77 @@ def test_block_flow_items_are_never_dropped_and_others_still_are() -> None:
     assert not box.put(Message.create(P.APPEND, "drops", 1, scope="s", offset=0))
     assert box.dropped == 1
     assert [m.offset for m in _drain(box) if m.channel == "c"] == list(range(50))
+
+
+def _put_items(box: Outbox, channel: str, values: range) -> None:
+    for v in values:
+        assert box.put_item("s", channel, b'{"v":%d}' % v)
+
+
+def test_plain_items_written_in_a_row_are_packed_into_one_segment() -> None:
+    box = Outbox(max_bytes=1 << 20)
+    _put_items(box, "c", range(100))
+    (seg,) = box.take(1 << 20)
+    assert isinstance(seg, Segment) and seg.count == 100
+    assert (seg.kind, seg.channel, seg.scope) == (P.APPEND, "c", "s")
+    assert [v["v"] for v in seg.values()] == list(range(100))
+
+
+def test_a_lone_item_travels_as_itself_not_as_a_segment() -> None:
+    box = Outbox(max_bytes=1 << 20)
+    box.put_item("s", "c", b"7")
+    (msg,) = box.take(1 << 20)
+    assert not isinstance(msg, Segment) and msg.value() == 7
+
+
+def test_anything_else_queued_ends_the_segment_so_order_holds() -> None:
+    box = Outbox(max_bytes=1 << 20)
+    _put_items(box, "c", range(3))
+    box.put(Message.create(P.SET, "c", "x", scope="s", key="k"))
+    _put_items(box, "c", range(3, 5))
+    _put_items(box, "other", range(2))
+    _put_items(box, "c", range(5, 6))
+    got = box.take(1 << 20)
+    assert [(m.kind, m.channel, m.count) for m in got] == [
+        (P.APPEND, "c", 3),
+        (P.SET, "c", 1),
+        (P.APPEND, "c", 2),
+        (P.APPEND, "other", 2),
+        (P.APPEND, "c", 1),
+    ]
+    assert stream_values(m for m in got if m.channel == "c" and m.kind == P.APPEND) == [
+        {"v": v} for v in range(6)
+    ]
+
+
+def test_a_segment_taken_is_sealed_and_later_items_start_the_next() -> None:
+    box = Outbox(max_bytes=1 << 20)
+    _put_items(box, "c", range(3))
+    first = box.take(1 << 20)
+    _put_items(box, "c", range(3, 7))
+    second = box.take(1 << 20)
+    assert [m.count for m in first + second] == [3, 4]
+    assert stream_values(first + second) == [{"v": v} for v in range(7)]
+
+
+def test_packed_items_past_the_bound_are_dropped_with_one_gap_before_the_next() -> None:
+    box = Outbox(max_bytes=1_000)
+    box.put(_append(0))  # something droppable already queued
+    payload = b'{"x":"' + b"a" * 90 + b'"}'
+    results = [box.put_item("s", "c", payload) for _ in range(30)]
+    kept = results.count(True)
+    assert 0 < kept < 30 and box.dropped == 30 - kept
+    got = _drain(box)
+    box.put_item("s", "c", b"1")
+    got += _drain(box)
+    gaps = [m for m in got if m.kind == P.GAP]
+    assert [g.value()["count"] for g in gaps] == [30 - kept]
+    assert got[-2].kind == P.GAP and got[-1].value() == 1  # the gap precedes the next item
+
+
+def test_purge_counts_the_items_of_a_segment_being_packed() -> None:
+    box = Outbox(max_bytes=1 << 20)
+    _put_items(box, "c", range(5))
+    box.put(_append(0))
+    assert box.purge("s", "c") == 6
+    assert not box and box.bytes == 0

@@ -59,6 +59,14 @@ class FakeTransport:
             self.sent.append(msg)
         return self.accept
 
+    def send_item(self, channel: LiveChannel, payload: bytes) -> bool:
+        """A plain stream item: kept as the message it would be alone."""
+        msg = Message(P.APPEND, channel.name, scope=channel.wire_scope, payload=payload)
+        return self.send(channel, msg)
+
+    def lane(self, channel: LiveChannel) -> None:
+        return None
+
     def flush(self, timeout: float) -> bool:
         return True
 

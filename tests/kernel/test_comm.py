@@ -13,7 +13,7 @@ import pytest
 
 from nbchannel.core import protocol as P
 from nbchannel.core.codec import decode_frame, encode_frame
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, stream_values
 from nbchannel.errors import EventsNotLive
 from nbchannel.kernel import transport as transport_module
 from nbchannel.kernel.channel import Event, LiveChannel
@@ -93,7 +93,7 @@ class View:
         return [m.kind for m in self.messages if m.channel == name]
 
     def items(self, name: str) -> list[Any]:
-        return [m.value() for m in self.messages if m.channel == name and m.kind == P.APPEND]
+        return stream_values(m for m in self.messages if m.channel == name and m.kind == P.APPEND)
 
 
 @pytest.fixture
@@ -365,7 +365,7 @@ def test_the_hub_side_keeps_its_epoch_and_the_comm_side_adds_its_viewers(
         assert comm.active and hub.recycle_buffers is False  # type: ignore[attr-defined]
         ch.append("to both")
         frontend.wait_for(lambda: view.items("both") == ["to both"])
-        assert [m.value() for m in hub.sent if m.kind == P.APPEND] == [
+        assert stream_values(m for m in hub.sent if m.kind == P.APPEND) == [
             "to the hub only",
             "to both",
         ]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from nbchannel.core import protocol as P
-from nbchannel.core.codec import FrameReader, decode_frame, encode_frame
+from nbchannel.core.codec import VERSION, FrameReader, decode_frame, encode_frame
 from nbchannel.core.hub import Hub
 from nbchannel.core.message import Message
 from nbchannel.errors import NbChannelError
@@ -447,7 +447,7 @@ def test_good_kernel_still_served_after_every_kind_of_bad_one(
                 bad(b""),  # silent until the hello timeout
                 bad(b"\x00" * 64),
                 bad(b"NBC\x09" + bytes(8)),  # a future wire-format version
-                bad(b"NBC\x01" + b"\xff" * 8),  # a preamble that claims 4 GiB
+                bad(b"NBC\x02" + b"\xff" * 8),  # a preamble that claims 4 GiB
                 bad(encode_frame([hello(listener.secret), hello(listener.secret)])),
                 bad(frame[:12] + b"{" * (len(frame) - 12)),  # right length, broken header
             )
@@ -497,7 +497,7 @@ def test_broken_frame_after_hello_is_answered_then_closes_only_that_connection(
             writer.write(encode_frame([hello(listener.secret)]))
             writer.write(encode_frame([Message.create(P.OPEN, "sensor")]))
             await read_messages(reader, frames, 2)
-            writer.write(b"NBC\x01" + b"garbage!" + b"x" * 20)
+            writer.write(b"NBC\x02" + b"garbage!" + b"x" * 20)
             # the kernel is told why, then the connection ends
             [err] = await read_until_eof(reader)
             assert err.kind == P.ERROR and err.channel == ""
@@ -546,7 +546,7 @@ def test_kernel_closing_in_the_middle_of_a_frame_is_told_it_was_lost(
 
 def declared_frame(size: int) -> bytes:
     """A preamble that announces a frame of ``size`` bytes (a 64-byte header and the rest)."""
-    return struct.pack("<3sBII", b"NBC", 1, 64, size - 80)
+    return struct.pack("<3sBII", b"NBC", VERSION, 64, size - 80)
 
 
 @pytest.mark.parametrize("transport", ["unix", "tcp"])

@@ -11,7 +11,7 @@ import pytest
 
 from nbchannel.core import protocol as P
 from nbchannel.core.codec import decode_frame, encode_frame
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, Segment
 from nbchannel.testing.viewer import ChannelView
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "apply"
@@ -20,8 +20,9 @@ CASES = sorted(FIXTURES.glob("*.json"))
 
 def messages(case: dict[str, Any]) -> list[Message]:
     """The case's messages, through the wire codec as a viewer receives them."""
-    msgs = [
-        Message.create(
+    msgs = []
+    for m in case["messages"]:
+        msg = Message.create(
             m["kind"],
             m.get("channel", case["channel"]),
             m.get("value"),
@@ -30,8 +31,10 @@ def messages(case: dict[str, Any]) -> list[Message]:
             offset=m.get("offset"),
             epoch=m.get("epoch"),
         )
-        for m in case["messages"]
-    ]
+        if "count" in m:  # a segment: its value is the list of its items
+            seg = Segment(msg.channel, m["count"], scope=msg.scope, payload=msg.payload)
+            msg = seg.replace(offset=msg.offset, epoch=msg.epoch)
+        msgs.append(msg)
     return decode_frame(encode_frame(msgs))
 
 
