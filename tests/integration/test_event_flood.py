@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from nbchannel.core import protocol as P
-from nbchannel.core.message import Message
+from nbchannel.core.message import Message, stream_values
 from nbchannel.testing import JupyterServer, KernelSession, Viewer
 
 QUEUE = 300  # events waiting for the handler (a small bound, so the test drains it quickly)
@@ -66,9 +66,9 @@ def test_a_flood_at_a_slow_handler_leaves_other_channels_flowing_and_is_reported
                 now = time.time()
                 received.extend(
                     (v["i"], v["t"], now)
-                    for m in msgs
-                    if m.kind == P.APPEND and m.channel == "feed"
-                    for v in [m.value()]
+                    for v in stream_values(
+                        m for m in msgs if m.kind == P.APPEND and m.channel == "feed"
+                    )
                 )
 
         watching = asyncio.create_task(watch())

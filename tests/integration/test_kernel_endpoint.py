@@ -16,7 +16,7 @@ import pytest
 from benchmarks.memory import rss_bytes
 from nbchannel.core import protocol as P
 from nbchannel.core.address import HubAddress
-from nbchannel.core.codec import decode_frame
+from nbchannel.core.codec import VERSION, decode_frame
 from nbchannel.testing import JupyterServer, KernelSession, Viewer
 
 from ..conftest import open_channel
@@ -56,7 +56,7 @@ def _attack(address: HubAddress, out: list[dict[str, Any]]) -> None:
     """Declare a huge first frame, push junk after it, read what comes back until EOF."""
     start = time.monotonic()
     sock = _connect(address)
-    header = struct.pack("<3sBII", b"NBC", 1, 64, DECLARED - 80)
+    header = struct.pack("<3sBII", b"NBC", VERSION, 64, DECLARED - 80)
     pushed = 0
     with contextlib.suppress(OSError):  # the server may have cut us off already
         sock.sendall(header)

@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_client.manager import KernelManager
 
 from nbchannel.core import protocol as P
+from nbchannel.core.message import stream_values
 from nbchannel.testing import JupyterServer, Viewer
 
 from ..conftest import open_channel, start_surviving_kernel
@@ -51,7 +52,7 @@ class Tally:
                 if m.channel != KEY[1]:
                     continue
                 if m.kind == P.APPEND:
-                    self.items.add(m.value())
+                    self.items.update(stream_values([m]))
                 elif m.kind == P.GAP:
                     self.gaps.append(dict(m.value()))
                 elif m.kind == P.SUBSCRIBED:

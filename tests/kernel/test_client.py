@@ -547,6 +547,45 @@ def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient
     assert len(frames) <= 500, f"10,000 messages took {len(frames)} frames"
 
 
+def test_a_loop_of_appends_travels_as_segments_in_order_around_a_set(
+    ht: HubThread, client: HubClient
+) -> None:
+    entries: list[Message] = []
+    receive = ht.hub.receive
+
+    def recording(peer: Peer, msgs: Iterable[Message]) -> None:
+        batch = list(msgs)
+        entries.extend(m for m in batch if m.channel == "loss")
+        receive(peer, batch)
+
+    ht.call(lambda: setattr(ht.hub, "receive", recording))
+    ch = LiveChannel("loss", transport=client)
+    assert ch.wait_connected(5)
+    for step in range(20_000):
+        ch.append({"step": step})
+        if step == 10_000:
+            ch.set("half", True)  # goes after the items written before it, before the rest
+    assert ch.flush(10)
+    appends = [m for m in entries if m.kind == P.APPEND]
+    assert sum(m.count for m in appends) == 20_000
+    assert len(appends) <= 1_000, f"20,000 items took {len(appends)} messages"
+    kinds = [m.kind for m in entries if m.kind != P.OPEN]
+    before_set = stream_values(appends[: kinds.index(P.SET)])
+    assert before_set == [{"step": s} for s in range(10_001)]
+    assert stream_values(appends) == [{"step": s} for s in range(20_000)]
+    assert ht.history("loss")[-1] == {"step": 19_999}
+    assert ch.stats["sent"] == 20_001 and ch.stats["dropped"] == 0
+
+
+def test_a_lone_append_leaves_at_once(ht: HubThread, client: HubClient) -> None:
+    ch = LiveChannel("rare", transport=client)
+    assert ch.wait_connected(5)
+    for i in range(3):
+        time.sleep(0.05)  # the I/O thread is asleep: the append wakes it
+        ch.append(i)
+        wait_until(lambda i=i: ht.history("rare") == list(range(i + 1)), timeout=1.0)
+
+
 def test_a_burst_queued_while_away_arrives_whole(ht: HubThread, client: HubClient) -> None:
     ch = LiveChannel("burst", transport=client)
     assert ch.wait_connected(5)
