@@ -458,6 +458,12 @@ describe("malformed input", () => {
     "shape negative": ['[{"k":"x","b":[{"p":[],"n":8,"t":"<f8","s":[-1]}]}]', new Uint8Array(8)],
     "shape does not match nbytes": ['[{"k":"x","b":[{"p":[],"n":8,"t":"<f8","s":[2]}]}]', new Uint8Array(8)],
     "buffer past the end": ['[{"k":"x","b":[{"p":[],"n":16}]}]', new Uint8Array(8)],
+    "segment of no items": ['[{"k":"append","n":0,"p":8}]', utf8.encode("[]      ")],
+    "segment count negative": ['[{"k":"append","n":-2,"p":8}]', utf8.encode("[1,2]   ")],
+    "segment count a string": ['[{"k":"append","n":"2","p":8}]', utf8.encode("[1,2]   ")],
+    "segment count fractional": ['[{"k":"append","n":1.5,"p":8}]', utf8.encode("[1,2]   ")],
+    "segment of another kind": ['[{"k":"publish","n":2,"p":8}]', utf8.encode("[1,2]   ")],
+    "segment count past its payload": ['[{"k":"append","n":1000000,"p":8}]', utf8.encode("[1,2]   ")],
   };
   for (const [name, [header, body]] of Object.entries(cases)) {
     test(`header: ${name}`, () => {
@@ -466,6 +472,16 @@ describe("malformed input", () => {
       throwsFrameError(() => decodeFrame(data), "malformed-frame");
     });
   }
+
+  test("a segment decodes to its items; its count is its own", () => {
+    const seg = { ...createMessage("append", "c", [1, { a: [2] }, null], { offset: 40, epoch: 9 }), count: 3 };
+    const [got] = decodeFrame(encodeFrame([seg]));
+    assert.equal(got.count, 3);
+    assert.equal(got.offset, 40);
+    assert.deepEqual(valueOf(got), [1, { a: [2] }, null]);
+    const [plain] = decodeFrame(encodeFrame([createMessage("append", "c", [1, 2], { offset: 1 })]));
+    assert.equal(plain.count, undefined, "an item whose value is a list is not a segment");
+  });
 
   test("payloads that are not JSON or do not fit their buffer paths", () => {
     const msg = (payload, path) => ({ kind: "publish", channel: "c", scope: null, key: null, offset: null, epoch: null,
