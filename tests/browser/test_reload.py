@@ -135,7 +135,7 @@ def test_reloaded_page_and_second_tab_show_live_views_while_the_cell_runs(
         started = time.monotonic()
         nb.run_cell(1, wait=False)
         nb.page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-plot').dataset.points) > 300",
+            "() => Number(document.querySelector('.nbc-plot').dataset.points) > 150",
             timeout=30_000,
         )
         assert nb.busy()
@@ -153,9 +153,15 @@ def test_reloaded_page_and_second_tab_show_live_views_while_the_cell_runs(
         _open_busy(second, nb)
         tab = _check_views(second, history, f"{ui}-second-tab", artifacts)
 
-        # the cell streams for 30 s at least, through all of this
-        time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+        # the cell is still streaming, and both pages still show it live
         assert jupyter.api("GET", kernel)["execution_state"] == "busy"
+        shown_now = {page: _data(page, ".nbc-plot", "points") for page in (nb.page, second)}
+        for page, points in shown_now.items():
+            page.wait_for_function(
+                "n => Number(document.querySelector('.nbc-plot').dataset.points) > n + 20",
+                arg=points,
+                timeout=10_000,
+            )
 
         # 3. a click in each page reaches the running loop
         _click(nb.page)
@@ -165,14 +171,14 @@ def test_reloaded_page_and_second_tab_show_live_views_while_the_cell_runs(
         for page in (nb.page, second):
             page.locator(".nbc-log", has_text="loop ended after").wait_for(timeout=10_000)
             assert "clicks=2" in page.locator(".nbc-log").inner_text()
-        assert time.monotonic() - started >= 30
+        streamed = time.monotonic() - started
         deadline = time.monotonic() + 10
         while jupyter.api("GET", kernel)["execution_state"] != "idle":
             assert time.monotonic() < deadline, "the cell did not end after the clicks"
             time.sleep(0.2)
         second.screenshot(path=str(artifacts / f"reload-{ui}-after-clicks.png"))
         print(
-            f"\n{ui}: shown after load event (s): reloaded "
+            f"\n{ui}: the cell streamed {streamed:.1f} s; shown after load event (s): reloaded "
             + ", ".join(f"{k} {v:.2f}" for k, v in reloaded.items())
             + "; second tab "
             + ", ".join(f"{k} {v:.2f}" for k, v in tab.items())
