@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -165,13 +166,16 @@ def test_slider_moved_mid_cell_changes_the_value_the_cell_reads(
 
 
 def test_page_reload_mid_stream_restores_the_plot_and_resumes(
-    jupyter: JupyterServer, browser: Browser, notebook
+    jupyter: JupyterServer, browser: Browser, notebook, artifacts: Path
 ) -> None:
     path = notebook(
         [
-            "import time\nfrom nbchannel.widgets import LivePlot\n"
-            "plot = LivePlot(['y'], window=10_000)\ndisplay(plot)",
-            "for i in range(600):\n    plot.append(i, y=i % 50)\n    time.sleep(0.02)",
+            "import time\nfrom nbchannel.widgets import Button, LivePlot\n"
+            "plot = LivePlot(['y'], window=10_000)\nstop = Button('Stop')\ndisplay(plot, stop)",
+            # streams until Stop is clicked (at most 2 minutes)
+            "i = 0\nwhile not stop.clicked and i < 6_000:\n"
+            "    plot.append(i, y=i % 50)\n    i += 1\n    time.sleep(0.02)",
+            "print('appended', i)",
         ]
     )
     nb = browser.open_notebook(jupyter, path)
@@ -185,18 +189,36 @@ def test_page_reload_mid_stream_restores_the_plot_and_resumes(
             timeout=30_000,
         )
         before = _points(nb)
-        nb.reload()
+        kernel = f"api/kernels/{nb.kernel_id}"
+        nb.page.reload()  # while the cell runs (nb.reload() would wait for it to end)
         nb.page.locator(".nbc-plot").wait_for(state="visible", timeout=30_000)
-        # the retained stream comes back at once, then the live stream continues
+        # the retained stream comes back at once, while the cell still runs ...
         nb.page.wait_for_function(
             f"() => Number(document.querySelector('.nbc-plot').dataset.points) >= {before}",
             timeout=20_000,
         )
+        assert jupyter.api("GET", kernel)["execution_state"] == "busy"
+        # ... then the live stream continues
+        restored = _points(nb)
         nb.page.wait_for_function(
-            "() => Number(document.querySelector('.nbc-plot').dataset.points) === 600",
-            timeout=40_000,
+            f"() => Number(document.querySelector('.nbc-plot').dataset.points) > {restored + 50}",
+            timeout=20_000,
         )
-        nb.wait_idle()
+        nb.page.screenshot(path=str(artifacts / "reload-mid-stream-resumed.png"))
+        button = nb.page.locator(".nbc-button button")
+        button.scroll_into_view_if_needed()
+        button.click()
+        nb.wait_idle(timeout=20)
+        nb.run_cell(2)  # the reloaded page does not show the running cell's own output
+        match = re.search(r"appended (\d+)", nb.outputs_text())
+        assert match, nb.outputs_text()
+        appended = int(match[1])
+        assert appended < 6_000, "the loop ran to its end: the click did not reach it"
+        # every point, before and after the reload, once
+        nb.page.wait_for_function(
+            f"() => Number(document.querySelector('.nbc-plot').dataset.points) === {appended}",
+            timeout=20_000,
+        )
     finally:
         nb.page.context.close()
 
