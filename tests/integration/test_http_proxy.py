@@ -4,13 +4,17 @@ Debian's ``nginx-light`` sits between the Python HTTP viewer and a real Jupyter 
 (a) it upgrades only the kernels' WebSockets and refuses ``nbchannel/ws``; (b) it buffers
 and gzips responses whatever the upstream says (nginx's ``proxy_buffering on`` alone passes
 the stream at once: it honours the stream's ``X-Accel-Buffering: no`` and sends what it has
-read); (c) it cuts a response idle for 3 s, shorter than the 5 s heartbeat.
+read); (c) it cuts a response idle for longer than 60 % of the server's heartbeat interval.
+
+(b) and (c) wait for heartbeats, so they run on a server of this module whose heartbeat is
+1 s rather than the default 5 s (the proxy's timeout scaled alike).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -22,9 +26,26 @@ from nbchannel.testing.nginx import Nginx
 
 from ..conftest import open_channel
 
-#: The server's default heartbeat (c.NbChannel.http_heartbeat).
-HEARTBEAT = 5.0
+#: The heartbeat of this module's own server (c.NbChannel.http_heartbeat; 5 s by default).
+HEARTBEAT = 1.0
 KERNEL_SOCKETS = r"/api/kernels/[^/]+/channels"
+
+
+@pytest.fixture(scope="module")
+def beating() -> Iterator[JupyterServer]:
+    """A server whose HTTP streams send a heartbeat every :data:`HEARTBEAT` seconds."""
+    with JupyterServer(extra_args=[f"--NbChannel.http_heartbeat={HEARTBEAT}"]) as server:
+        assert server.api("GET", "nbchannel/api/info")["heartbeat"] == HEARTBEAT
+        yield server
+
+
+@pytest.fixture
+def beating_kernel(beating: JupyterServer) -> Iterator[KernelSession]:
+    session = beating.start_kernel()
+    try:
+        yield session
+    finally:
+        session.shutdown()
 
 
 def stream_items(kernel: KernelSession, n: int) -> str:
@@ -76,22 +97,22 @@ def test_a_proxy_that_upgrades_only_kernel_sockets_leaves_the_stream(
 
 @pytest.mark.slow
 def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
-    jupyter: JupyterServer, kernel: KernelSession
+    beating: JupyterServer, beating_kernel: KernelSession
 ) -> None:
     n = 1000
-    open_channel(kernel, "buffered")
+    open_channel(beating_kernel, "buffered")
     # buffers whatever the upstream says, and compresses: it holds a stream back entirely
-    with Nginx(jupyter.port, buffering=True, ignore_accel_buffering=True, compress=True) as proxy:
+    with Nginx(beating.port, buffering=True, ignore_accel_buffering=True, compress=True) as proxy:
 
         async def scenario() -> None:
-            base = proxy.url(jupyter.base_url)
-            stream = await HttpViewer.connect(base, token=jupyter.token, transport="stream")
-            poll = await HttpViewer.connect(base, token=jupyter.token, transport="poll")
-            view = await poll.subscribe(kernel.id, "buffered")
+            base = proxy.url(beating.base_url)
+            stream = await HttpViewer.connect(base, token=beating.token, transport="stream")
+            poll = await HttpViewer.connect(base, token=beating.token, transport="poll")
+            view = await poll.subscribe(beating_kernel.id, "buffered")
             t0 = time.monotonic()
-            job = stream_items(kernel, n)
+            job = stream_items(beating_kernel, n)
             await poll.wait_for(lambda: len(view.items) >= n, timeout=60)
-            await asyncio.to_thread(kernel.join, job)
+            await asyncio.to_thread(beating_kernel.join, job)
             assert view.items == [(i, i) for i in range(n)]
             assert poll.errors == [] and poll.http.failures == []
             # the stream's client sees no heartbeat within twice the interval: it knows
@@ -104,11 +125,11 @@ def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
         asyncio.run(scenario())
 
     # nginx honours the stream's X-Accel-Buffering: no unless told to ignore it
-    with Nginx(jupyter.port, buffering=True) as proxy:
+    with Nginx(beating.port, buffering=True) as proxy:
 
         async def unbuffered() -> None:
             viewer = await HttpViewer.connect(
-                proxy.url(jupyter.base_url), token=jupyter.token, transport="stream"
+                proxy.url(beating.base_url), token=beating.token, transport="stream"
             )
             t0 = time.monotonic()
             while not viewer.heartbeats and time.monotonic() - t0 < HEARTBEAT:
@@ -121,37 +142,37 @@ def test_a_buffering_proxy_holds_heartbeats_back_and_poll_still_works(
 
 @pytest.mark.slow
 def test_a_proxy_read_timeout_below_the_heartbeat_cuts_the_stream_and_it_resumes(
-    jupyter: JupyterServer, kernel: KernelSession
+    beating: JupyterServer, beating_kernel: KernelSession
 ) -> None:
     bursts, per_burst = 3, 300
-    open_channel(kernel, "bursty")
-    with Nginx(jupyter.port, read_timeout=3) as proxy:
+    open_channel(beating_kernel, "bursty")
+    with Nginx(beating.port, read_timeout=0.6 * HEARTBEAT) as proxy:
 
         async def scenario() -> None:
-            ws = await Viewer.connect(jupyter.ws_url, token=jupyter.token)  # direct, alongside
+            ws = await Viewer.connect(beating.ws_url, token=beating.token)  # direct, alongside
             viewer = await HttpViewer.connect(
-                proxy.url(jupyter.base_url), token=jupyter.token, transport="stream"
+                proxy.url(beating.base_url), token=beating.token, transport="stream"
             )
-            view = await viewer.subscribe(kernel.id, "bursty")
-            await ws.subscribe(kernel.id, "bursty")
+            view = await viewer.subscribe(beating_kernel.id, "bursty")
+            await ws.subscribe(beating_kernel.id, "bursty")
             # bursts of items with idle pauses longer than the proxy's read timeout: each
             # pause holds one heartbeat interval with nothing written, and nginx cuts
-            job = kernel.submit(
+            job = beating_kernel.submit(
                 f"for b in range({bursts}):\n"
                 f"    for i in range({per_burst}): ch.append(b * {per_burst} + i)\n"
                 "    ch.flush()\n"
-                "    time.sleep(6.5)"
+                f"    time.sleep({1.3 * HEARTBEAT})"
             )
             total = bursts * per_burst
             await viewer.wait_for(lambda: len(view.items) >= total, timeout=60)
-            await asyncio.to_thread(kernel.join, job)
-            await ws.wait_for(lambda: len(ws.view(kernel.id, "bursty").items) >= total)
+            await asyncio.to_thread(beating_kernel.join, job)
+            await ws.wait_for(lambda: len(ws.view(beating_kernel.id, "bursty").items) >= total)
             assert view.items == [(i, i) for i in range(total)]  # none lost, none twice
             assert view.gaps == [] and viewer.errors == []
             cuts = viewer.http.ends.count("cut")
             assert cuts >= bursts - 1, viewer.http.ends
             assert viewer.http.resumes >= cuts - 1
-            assert ws.view(kernel.id, "bursty").items == view.items
+            assert ws.view(beating_kernel.id, "bursty").items == view.items
             await viewer.close()
             await ws.close()
 
