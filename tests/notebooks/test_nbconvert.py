@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,18 @@ def widget_outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def to_html(path: Path, *args: str) -> str:
     """``jupyter nbconvert --to html`` of ``path``; the page's text."""
+    return to_html_pages([path], *args)[0]
+
+
+def to_html_pages(paths: list[Path], *args: str) -> list[str]:
+    """One ``jupyter nbconvert --to html`` of every notebook of ``paths``; their pages' text."""
     subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "html", *args, str(path)],
+        [sys.executable, "-m", "nbconvert", "--to", "html", *args, *map(str, paths)],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    return path.with_suffix(".html").read_text(encoding="utf-8")
+    return [path.with_suffix(".html").read_text(encoding="utf-8") for path in paths]
 
 
 # -- refreshed at the end of each cell ------------------------------------------------------
@@ -175,12 +181,17 @@ def test_a_kernel_shutting_down_sends_the_last_snapshot() -> None:
 @pytest.fixture(scope="module")
 def executed(jupyter: JupyterServer, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The example notebooks with plots and logs, executed as the notebook tests do
-    (nbclient's defaults: the widget state is saved) and written to a temp folder."""
+    (nbclient's defaults: the widget state is saved) and written to a temp folder.
+
+    They run at the same time, each in its own kernel on the one hub (much of their run
+    time is paced by sleeps)."""
     folder = tmp_path_factory.mktemp("executed")
+    notebooks = [nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4) for name in EXAMPLES]
+    with ThreadPoolExecutor(len(notebooks)) as pool:
+        runs = [pool.submit(execute, nb, jupyter, NOTEBOOKS_DIR) for nb in notebooks]
+        executed = [run.result() for run in runs]
     paths = []
-    for name in EXAMPLES:
-        nb = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-        execute(nb, jupyter, NOTEBOOKS_DIR)
+    for name, nb in zip(EXAMPLES, executed, strict=True):
         path = folder / f"{name}.ipynb"
         nbformat.write(nb, path)
         paths.append(path)
@@ -196,48 +207,56 @@ def svg_images(page: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_exported_html_shows_each_plot_image_and_log_text(executed: list[Path]) -> None:
-    for path in executed:
-        nb = nbformat.read(path, as_version=4)
-        outs = widget_outputs(nb)
+    # (nbconvert exports the notebooks of each case in one run: it starts in seconds)
+    notebooks = [nbformat.read(path, as_version=4) for path in executed]
+    outputs = [widget_outputs(nb) for nb in notebooks]
+    for path, nb, outs in zip(executed, notebooks, outputs, strict=True):
         kinds = [o.metadata["nbchannel"]["kind"] for o in outs]
         print(f"{path.name}: {kinds}")
-        plots = [o.data["image/svg+xml"] for o in outs if "image/svg+xml" in o.data]
-        pngs = [o.data["image/png"] for o in outs if "image/png" in o.data]
-        logs = [o.data["text/plain"] for o in outs if o.metadata["nbchannel"]["kind"] == "log"]
-        assert plots and all("<polyline" in svg for svg in plots)
+        assert plots_of(outs) and all("<polyline" in svg for svg in plots_of(outs)), path.name
         ours = {o.data[_WIDGET_VIEW]["model_id"] for o in outs}
         state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
-        assert ours <= state.keys()  # saved as nbclient saves it by default
+        assert ours <= state.keys(), path.name  # saved as nbclient saves it by default
 
-        # As saved, nbconvert draws these outputs from the widget state (a blank box
-        # offline, an empty view online): their snapshots are not in the page.
-        page = to_html(path)
+    # As saved, nbconvert draws these outputs from the widget state (a blank box
+    # offline, an empty view online): their snapshots are not in the page.
+    for path, outs, page in zip(executed, outputs, to_html_pages(executed), strict=True):
         views = page.count('<script type="application/vnd.jupyter.widget-view+json">')
-        assert views == len(outs)
-        assert svg_images(page) == []
+        assert views == len(outs), path.name
+        assert svg_images(page) == [], path.name
 
-        # As JupyterLab and Notebook 7 save a notebook (their "save widget state" setting
-        # is off by default: no widget state), plain `jupyter nbconvert --to html` shows
-        # every widget output as its snapshot.
-        lab_saved = path.with_name(f"{path.stem}-as-lab-saves.ipynb")
+    # As JupyterLab and Notebook 7 save a notebook (their "save widget state" setting
+    # is off by default: no widget state), plain `jupyter nbconvert --to html` shows
+    # every widget output as its snapshot.
+    lab_saved = []
+    for path in executed:
+        lab_saved.append(path.with_name(f"{path.stem}-as-lab-saves.ipynb"))
         without_state = nbformat.read(path, as_version=4)
         del without_state.metadata["widgets"]
-        nbformat.write(without_state, lab_saved)
-        page = to_html(lab_saved)
-        assert '<script type="application/vnd.jupyter.widget-view+json">' not in page
-        assert svg_images(page) == plots
+        nbformat.write(without_state, lab_saved[-1])
+    for path, outs, page in zip(executed, outputs, to_html_pages(lab_saved), strict=True):
+        assert '<script type="application/vnd.jupyter.widget-view+json">' not in page, path.name
+        assert svg_images(page) == plots_of(outs), path.name
 
-        # Saved with the state (nbclient's default), the preprocessor does the same.
-        page = to_html(path, PREPROCESSOR)
-        assert '<script type="application/vnd.jupyter.widget-view+json">' not in page
-        assert "html-manager" not in page  # no widget manager is loaded for nothing
-        assert svg_images(page) == plots
+    # Saved with the state (nbclient's default), the preprocessor does the same.
+    pages = to_html_pages(executed, PREPROCESSOR)
+    for path, outs, page in zip(executed, outputs, pages, strict=True):
+        assert '<script type="application/vnd.jupyter.widget-view+json">' not in page, path.name
+        assert "html-manager" not in page, path.name  # no widget manager is loaded for nothing
+        assert svg_images(page) == plots_of(outs), path.name
+        pngs = [o.data["image/png"] for o in outs if "image/png" in o.data]
+        logs = [o.data["text/plain"] for o in outs if o.metadata["nbchannel"]["kind"] == "log"]
         for png in pngs:
-            assert f"data:image/png;base64,{png}" in page
+            assert f"data:image/png;base64,{png}" in page, path.name
         for text in logs:
             assert text.strip(), "a log's snapshot is empty"
             for line in text.splitlines()[-3:]:
                 assert html.escape(line, quote=False) in page, line
+
+
+def plots_of(outs: list[nbformat.NotebookNode]) -> list[str]:
+    """The SVG snapshots of the plots among ``outs``, in order."""
+    return [o.data["image/svg+xml"] for o in outs if "image/svg+xml" in o.data]
 
 
 # -- how much a notebook grows --------------------------------------------------------------
