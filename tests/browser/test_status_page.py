@@ -164,13 +164,15 @@ def test_status_page_shows_both_streaming_kernels_like_the_json_api(
     watcher = Watcher(
         jupyter, [(k.id, name) for k, (_, name, _, _) in zip(kernels, STREAMS, strict=True)]
     )
+    # The rates fill their window once both streams and the viewer have run through it
+    # (the API's rate is the mean of the last 9 whole seconds).
+    filled = time.monotonic() + 10
     page = browser.new_page(width=1440, height=820)
     try:
         page.emulate_media(color_scheme="light")
         page.goto(f"{jupyter.url}nbchannel/?token={jupyter.token}")
         page.wait_for_selector("#nbc-channels tbody tr[data-scope]")
-        # Let the rates fill their window (the API's is the mean of the last 9 seconds).
-        time.sleep(9)
+        time.sleep(max(0.0, filled - time.monotonic()))
         wait_updates(page)
 
         # -- while streaming: rates like the API's, byte rates like the counters' slope
