@@ -287,26 +287,41 @@ def test_installing_can_be_turned_off(
     assert not calls.exists()
 
 
-def _pytest(*args: str, chromium_binary: str) -> subprocess.CompletedProcess[str]:
+def _pytest(*args: str, chromium_binary: str) -> subprocess.Popen[str]:
+    """``python -m pytest -q ARGS`` in this checkout, started (not waited for)."""
     env = {**os.environ, chromium.ENV_BINARY: chromium_binary}
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
+
+
+def _result(run: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = run.communicate(timeout=120)
+    return subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
 
 
 def test_a_test_run_with_browser_tests_stops_at_once_when_chromium_is_missing() -> None:
-    out = _pytest("tests/browser/test_widgets.py", chromium_binary="/nonexistent/chromium")
-    assert out.returncode == pytest.ExitCode.USAGE_ERROR, out.stdout + out.stderr
-    assert "the browser tests need Chromium" in out.stderr
-    assert "NBCHANNEL_CHROMIUM=/nonexistent/chromium is not an executable file" in out.stderr
-    assert " passed" not in out.stdout and " skipped" not in out.stdout
+    # Both runs go side by side: each spends seconds starting Python and pytest.
+    with_browser = _pytest("tests/browser/test_widgets.py", chromium_binary="/nonexistent/chromium")
     # Without browser tests among the selected ones, Chromium is not looked for.
-    out = _pytest(
+    without = _pytest(
         "tests/browser/test_widgets.py", "-k", "no_such_test", chromium_binary="/nonexistent"
     )
-    assert out.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, out.stdout + out.stderr
+    try:
+        out = _result(with_browser)
+        assert out.returncode == pytest.ExitCode.USAGE_ERROR, out.stdout + out.stderr
+        assert "the browser tests need Chromium" in out.stderr
+        assert "NBCHANNEL_CHROMIUM=/nonexistent/chromium is not an executable file" in out.stderr
+        assert " passed" not in out.stdout and " skipped" not in out.stdout
+        out = _result(without)
+        assert out.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, out.stdout + out.stderr
+    finally:
+        for run in (with_browser, without):
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
