@@ -84,8 +84,7 @@ class CommPath:
             v = data["content"]
             items = v.get("items")
             if items is not None:
-                for item in items:
-                    tally.add(item["seq"], item["t"], now)
+                tally.add_items(items, now)
                 return True
             nbytes = sum(p.nbytes for p in parts[4:])
             tally.add(v["seq"], v["t"], now, nbytes)

@@ -60,8 +60,7 @@ class _Receiver:
             if kind == P.APPEND and tally is not None:
                 v = loads(m.payload)
                 if m.segment:  # a run of items: the payload is their array
-                    for item in v:
-                        tally.add(item["seq"], item["t"], now)
+                    tally.add_items(v, now)
                     continue
                 nbytes = sum(b.nbytes for b in m.buffers) if m.buffers else 0
                 tally.add(v["seq"], v["t"], now, nbytes)

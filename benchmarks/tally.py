@@ -66,6 +66,39 @@ class Tally:
         if self.keep_latency:
             self.latency_ns.append(recv_ns - sent_ns)
 
+    def add_items(self, items: list[dict[str, Any]], recv_ns: int) -> None:
+        """:meth:`add` for each of ``items`` (dicts with ``seq`` and ``t``) received at
+        ``recv_ns``: the same counts, in one call (a batch or a segment of many)."""
+        seen, expected, last = self._seen, self.expected, self._last_seq
+        latency = self.latency_ns if self.keep_latency else None
+        received = duplicates = out_of_order = 0
+        first_sent = self.first_sent_ns
+        for item in items:
+            seq, sent = item["seq"], item["t"]
+            if seq < 0 or seq >= expected:
+                raise ValueError(f"sequence number {seq} outside 0..{expected - 1}")
+            if seen[seq]:
+                duplicates += 1
+                continue
+            seen[seq] = 1
+            if seq < last:
+                out_of_order += 1
+            last = seq
+            received += 1
+            if first_sent == 0 or sent < first_sent:
+                first_sent = sent
+            if latency is not None:
+                latency.append(recv_ns - sent)
+        self._last_seq = last
+        self.duplicates += duplicates
+        self.out_of_order += out_of_order
+        if received:
+            if not self.received:
+                self.first_recv_ns = recv_ns
+            self.received += received
+            self.first_sent_ns = first_sent
+            self.last_recv_ns = recv_ns
+
     @property
     def lost(self) -> int:
         """Messages not received (gaps in the sequence, and a missing tail)."""

@@ -27,7 +27,7 @@ from ..errors import (
 from ..relay.wire import HUB_SCOPE, open_envelope
 from .dispatch import HANDLER_THREAD_NAME
 from .pool import send_pool
-from .port import Event, EventSink, Transport, TransportStats
+from .port import LANE_ITEM_BYTES, Event, EventSink, Transport, TransportStats
 from .transport import (
     COMM_THREAD_NAME,
     COMM_TRANSPORT,
@@ -304,10 +304,12 @@ class LiveChannel:
         With ``flow="block"`` this waits, when the slowest viewer is ``window`` items
         behind, until it catches up; :class:`~nbchannel.errors.FlowTimeout` after
         ``block_timeout`` seconds (nothing sent)."""
-        if self.flow == "drop":
+        lane = self._lane
+        if lane is not None or self.flow == "drop":
             # The common case, kept short: plain JSON is encoded here once and handed to
-            # the transport's I/O thread through the channel's lane (no lock), or packed
-            # in its queue, with the items written just before it, into one segment.
+            # the transport's I/O thread through the channel's lane (no lock, counted
+            # there), or packed in its queue, with the items written just before it, into
+            # one segment.
             if self._closed:
                 self._check_open()
             try:
@@ -318,17 +320,15 @@ class LiveChannel:
             except TypeError:
                 pass  # arrays, bytes, numpy scalars, or not JSON: the full path says which
             else:
-                n = len(payload)
-                if n < _PACKED_BELOW:
-                    lane = self._lane
-                    if lane is not None and lane.put_bytes - lane.took_bytes < lane.max_bytes:
-                        lane.items.append(payload)
-                        lane.put_bytes += n
-                        self._sent += 1
+                if lane is not None and len(payload) < LANE_ITEM_BYTES:
+                    items = lane.items
+                    if len(items) < lane.max_items:
+                        items.append(payload)
                         owner = lane.owner
                         if owner.sleeping:
                             owner.wake()
                         return
+                if len(payload) < _PACKED_BELOW:
                     if self._transport.send_item(self, payload):
                         self._sent += 1
                     else:
@@ -593,14 +593,14 @@ class LiveChannel:
     def stats(self) -> ChannelStats:
         """Counters: messages sent and dropped, events received and dropped, viewers (by
         transport), transport."""
-        lane_dropped = self._lane.dropped if self._lane is not None else 0
+        lane = self._lane
         return {
             "name": self.name,
             "scope": self.scope,
             "epoch": self._epoch,
             "viewers": self._viewers,
-            "sent": self._sent - lane_dropped,
-            "dropped": self._dropped + lane_dropped,
+            "sent": self._sent + (lane.sent if lane is not None else 0),
+            "dropped": self._dropped + (lane.dropped if lane is not None else 0),
             "events": self._events,
             "events_dropped": self._events_dropped,
             "views": self.views,

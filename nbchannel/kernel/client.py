@@ -59,12 +59,12 @@ from ..core.address import (
 )
 from ..core.codec import DEFAULT_LIMITS, FrameReader, Limits, encode_frame, encode_frame_parts
 from ..core.message import Message
-from ..core.outbox import PACK_BYTES, Outbox
+from ..core.outbox import Outbox
 from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError, LimitExceeded
 from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher
 from .pool import send_pool
-from .port import ChannelPort, Lane, Status, TransportStats
+from .port import LANE_ITEM_BYTES, ChannelPort, Lane, Status, TransportStats
 from .transport import IO_THREAD_NAME
 
 __all__ = ["HubClient", "find_kernel_id"]
@@ -72,8 +72,8 @@ __all__ = ["HubClient", "find_kernel_id"]
 log = logging.getLogger("nbchannel")
 _MiB = 1024 * 1024
 _IOV_MAX = 512
-#: JSON a channel's lane holds before its writer goes through the bounded queue instead.
-_LANE_BYTES = 4 * _MiB
+#: Items a channel's lane holds before its writer goes through the bounded queue instead.
+_LANE_ITEMS = 16_384
 #: After writing a frame, how long the I/O thread waits for more stream items before it
 #: sleeps until woken (s): a lone item still leaves at once, a loop's go in segments.
 _LINGER = 0.0002
@@ -309,8 +309,8 @@ class HubClient:
             if self._channels.get(key) is not channel:
                 return None
             # A lane holds a part of what the queue may: past it, items meet the queue's bound.
-            size = min(_LANE_BYTES, self._outbox.max_bytes // 2)
-            lane = self._lanes[key] = Lane(self, channel.wire_scope, channel.name, size)
+            items = min(_LANE_ITEMS, self._outbox.max_bytes // 2 // LANE_ITEM_BYTES)
+            lane = self._lanes[key] = Lane(self, channel.wire_scope, channel.name, items)
             return lane
 
     def wake(self) -> None:
@@ -323,7 +323,7 @@ class HubClient:
         """Move ``lane``'s items into the queue as segments (under ``_lock``)."""
         put = self._outbox.put
         while True:
-            msg = lane.take(PACK_BYTES)
+            msg = lane.take()
             if msg is None:
                 return
             if not put(msg):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from ..core.message import Message, Segment
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..core.codec import Limits
 
 __all__ = [
+    "LANE_ITEM_BYTES",
     "ChannelPort",
     "Event",
     "EventSink",
@@ -155,57 +156,55 @@ class LaneOwner(Protocol):
 class Lane:
     """The stream items of one ``flow="drop"`` channel on their way to its transport.
 
-    The channel's writer appends each item's JSON and the transport's I/O thread takes
-    them, without a lock: ``deque.append`` and ``popleft`` are atomic, and each counter
-    has one writer (``put_bytes`` the channel, ``took_bytes`` the I/O thread). The I/O
-    thread takes them as segments (:meth:`take`) into its bounded queue, and so does any
-    other write of the channel first (a ``set``, an item with arrays), under the
-    transport's lock, so the channel's order holds. A writer finding ``max_bytes``
-    waiting goes the slow way, through the queue and its drop rules.
+    The channel's writer appends each item's JSON (under :data:`LANE_ITEM_BYTES`) and the
+    transport's I/O thread takes them, without a lock: ``deque.append`` and ``popleft`` are
+    atomic, and each counter has one writer (``taken`` and ``dropped``: the thread taking).
+    The I/O thread takes them as segments (:meth:`take`) into its bounded queue, and so
+    does any other write of the channel first (a ``set``, an item with arrays), under the
+    transport's lock, so the channel's order holds. A writer finding ``max_items`` waiting
+    goes the slow way, through the queue and its drop rules.
     """
 
-    __slots__ = (
-        "channel",
-        "dropped",
-        "items",
-        "max_bytes",
-        "owner",
-        "put_bytes",
-        "scope",
-        "tee",
-        "took_bytes",
-    )
+    __slots__ = ("channel", "dropped", "items", "max_items", "owner", "scope", "taken", "tee")
 
-    def __init__(self, owner: LaneOwner, scope: str | None, channel: str, max_bytes: int) -> None:
+    def __init__(self, owner: LaneOwner, scope: str | None, channel: str, max_items: int) -> None:
         self.owner = owner
         self.scope = scope
         self.channel = channel
-        self.max_bytes = max_bytes
+        self.max_items = max_items
         self.items: deque[bytes] = deque()
-        self.put_bytes = 0
-        self.took_bytes = 0
-        #: Items taken that the transport's bounded queue then dropped (with a gap marker).
+        #: Items taken so far, and of those, items the transport's bounded queue then
+        #: dropped (with a gap marker).
+        self.taken = 0
         self.dropped = 0
         #: Called with each segment taken (under the transport's lock): a second carrier.
         self.tee: Callable[[Message], None] | None = None
 
-    def take(self, max_bytes: int) -> Message | None:
-        """The items waiting, up to about ``max_bytes`` of JSON: one segment (or the item
-        alone); None when there is none."""
+    @property
+    def sent(self) -> int:
+        """Items written into the lane and not dropped."""
+        return self.taken + len(self.items) - self.dropped
+
+    def take(self) -> Message | None:
+        """The items waiting (at most :data:`SEGMENT_ITEMS`): one segment, or the item
+        alone; None when there is none."""
         items = self.items
-        n = len(items)
+        n = min(len(items), SEGMENT_ITEMS)
         if not n:
             return None
-        waiting = self.put_bytes - self.took_bytes  # about: the writer may be adding now
-        if waiting > max_bytes:
-            n = max(1, n * max_bytes // waiting)
         # popleft called n times from C (no bytecode per item): the items present now
         parts: list[bytes] = list(islice(iter(items.popleft, None), n))
-        self.took_bytes += sum(map(len, parts))
-        if len(parts) == 1:
+        self.taken += n
+        if n == 1:
             return Message("append", self.channel, scope=self.scope, payload=parts[0])
         payload = b"[" + b",".join(parts) + b"]"
-        return Segment(self.channel, len(parts), scope=self.scope, payload=payload)
+        return Segment(self.channel, n, scope=self.scope, payload=payload)
+
+
+#: Items whose JSON is shorter than this may go through a :class:`Lane` (bytes).
+LANE_ITEM_BYTES = 1024
+#: Most items a lane's :meth:`~Lane.take` puts in one segment.
+SEGMENT_ITEMS = 2048
 
 
 class Transport(Protocol):
