@@ -18,11 +18,11 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from ..errors import LimitExceeded
+from ..errors import LimitExceeded, MalformedFrame
 from . import protocol as P
-from .message import Message
+from .message import Message, Segment, join_items
 from .stats import ChannelStats
 
 if TYPE_CHECKING:
@@ -182,6 +182,12 @@ class Channel:
             old = hist.popleft()
             count -= old.count
             size -= old.nbytes
+        if not hist and isinstance(stamped, Segment):
+            # a segment over the byte bound by itself: keep its newest items that fit
+            kept = _newest_within(stamped, max_bytes)
+            if kept is not None:
+                hist.append(kept)
+                count, size = kept.count, kept.nbytes
         self.history_count = count
         self.history_bytes = size
         return stamped
@@ -272,13 +278,7 @@ class Channel:
         out: list[Message] = []
         tail = self.tail
         if start < tail:
-            gap: P.GapPayload = {
-                "kind": P.APPEND,
-                "count": tail - start,
-                "end": tail,
-                "reason": "history",
-            }
-            out.append(Message.create(P.GAP, self.name, gap, scope=self.scope, offset=start))
+            out.append(self._gap_message(start, tail, "history"))
             start = tail
         items = self._entries_from(start)
         if max_bytes is None:
@@ -311,6 +311,32 @@ class Channel:
         if first.offset + first.count <= start:  # type: ignore[operator]
             lo += 1  # `start` is head
         elif first.offset < start:  # type: ignore[operator]
-            yield first.slice(start)  # type: ignore[attr-defined]
+            end = first.offset + first.count  # type: ignore[operator]
+            try:
+                yield first.slice(start)  # type: ignore[attr-defined]
+            except MalformedFrame:
+                # a segment whose payload does not hold its items (a broken kernel): its
+                # viewers learn they are missing, the replay goes on
+                yield self._gap_message(start, end, "malformed")
             lo += 1
         yield from islice(hist, lo, None)
+
+    def _gap_message(
+        self, start: int, end: int, reason: Literal["history", "malformed"]
+    ) -> Message:
+        gap: P.GapPayload = {"kind": P.APPEND, "count": end - start, "end": end, "reason": reason}
+        return Message.create(P.GAP, self.name, gap, scope=self.scope, offset=start)
+
+
+def _newest_within(seg: Segment, max_bytes: int) -> Message | None:
+    """The newest items of ``seg`` whose size stays within ``max_bytes`` (None: not even
+    the last one, or the segment's payload does not hold its items)."""
+    try:
+        items = seg.items()
+    except MalformedFrame:
+        return None
+    size, first = 0, len(items)
+    while first and size + items[first - 1].nbytes <= max_bytes:
+        first -= 1
+        size += items[first].nbytes
+    return join_items(items[first:]) if first < len(items) else None

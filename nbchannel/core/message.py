@@ -421,7 +421,7 @@ class Segment(Message):
             return self
         if skip >= self.count:
             raise ValueError(f"offset {offset} is past this segment")
-        return _join(self.items()[skip:])
+        return join_items(self.items()[skip:])
 
     def __repr__(self) -> str:
         return f"Segment({self.channel!r}, offset={self.offset}, count={self.count})"
@@ -442,7 +442,7 @@ def stream_values(messages: Iterable[Message]) -> list[Any]:
     return out
 
 
-def _join(items: list[Message]) -> Message:
+def join_items(items: list[Message]) -> Message:
     """Items of one channel with consecutive offsets as one message (itself when alone)."""
     if len(items) == 1:
         return items[0]

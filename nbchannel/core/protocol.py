@@ -190,15 +190,17 @@ class GapPayload(TypedDict, total=False):
     """Payload of ``gap`` (hub → peer): messages the peer will not get.
 
     ``kind`` is the kind of the missing messages (``append``, ``publish``, ``event`` …);
-    ``reason`` is ``"history"`` (older than the retained history) or ``"dropped"`` (the
-    peer's queue was full); ``count`` says how many. For stream items the message's
+    ``reason`` is ``"history"`` (older than the retained history), ``"dropped"`` (the
+    peer's queue was full), ``"closed"`` (the channel closed with them still queued) or
+    ``"malformed"`` (a segment whose payload did not hold its items); ``count`` says how
+    many. For stream items the message's
     ``offset`` is the first missing offset and ``end`` is one past the last.
     """
 
     kind: str
     count: int
     end: int
-    reason: Literal["history", "dropped"]
+    reason: Literal["history", "dropped", "closed", "malformed"]
 
 
 class PresencePayload(TypedDict):

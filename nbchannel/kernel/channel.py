@@ -225,8 +225,11 @@ class LiveChannel:
             transport = relay_transport() if scope == "hub" else default_transport()
         self._transport = transport
         self._transport.register(self)
-        #: Where plain stream items go without a lock (see :class:`~.port.Lane`).
-        self._lane = transport.lane(self) if flow == "drop" else None
+        #: Where plain stream items go without a lock (see :class:`~.port.Lane`); a
+        #: transport written before lanes and segments has neither method.
+        lane_of = getattr(transport, "lane", None)
+        self._lane = lane_of(self) if flow == "drop" and lane_of is not None else None
+        self._packs = hasattr(transport, "send_item")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self._transport.status
@@ -305,7 +308,7 @@ class LiveChannel:
         behind, until it catches up; :class:`~nbchannel.errors.FlowTimeout` after
         ``block_timeout`` seconds (nothing sent)."""
         lane = self._lane
-        if lane is not None or self.flow == "drop":
+        if lane is not None or (self.flow == "drop" and self._packs):
             # The common case, kept short: plain JSON is encoded here once and handed to
             # the transport's I/O thread through the channel's lane (no lock, counted
             # there), or packed in its queue, with the items written just before it, into

@@ -300,7 +300,7 @@ class HubClient:
     def send(self, channel: ChannelPort, msg: Message) -> bool:
         with self._lock:
             if self._lanes:
-                self._lane_first(channel)
+                self._lanes_first()
             return self._outbox.put(msg, channel.flow)
 
     def lane(self, channel: ChannelPort) -> Lane | None:
@@ -337,14 +337,15 @@ class HubClient:
     def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
         with self._lock:
             if self._lanes:
-                self._lane_first(channel)
+                self._lanes_first()
             return self._outbox.put_item(channel.wire_scope, channel.name, payload)
 
-    def _lane_first(self, channel: ChannelPort) -> None:
-        """Queue what ``channel``'s lane holds before its next write (under ``_lock``)."""
-        lane = self._lanes.get((channel.wire_scope, channel.name))
-        if lane is not None and lane.items:
-            self._put_lane(lane)
+    def _lanes_first(self) -> None:
+        """Queue what the lanes hold before any other write (under ``_lock``), so writes
+        leave in the order they were made, across channels too."""
+        for lane in self._lanes.values():
+            if lane.items:
+                self._put_lane(lane)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written to the socket and the hub has
@@ -541,9 +542,7 @@ class HubClient:
 
     def _take(self) -> list[Message]:
         with self._lock:
-            for lane in self._lanes.values():
-                if lane.items:
-                    self._put_lane(lane)
+            self._lanes_first()
             while True:
                 # After a reconnect, newer writes wait until the unconfirmed ones are settled.
                 hold = bool(self._unconfirmed)
@@ -796,7 +795,7 @@ class HubClient:
             try:
                 check(m)
             except LimitExceeded as exc:
-                self.lost_in_flight += 1
+                self.lost_in_flight += m.count
                 self.last_error = f"dropped a {m.kind!r} on channel {m.channel!r}: {exc}"
                 log.warning("nbchannel: %s", self.last_error)
                 continue
@@ -867,6 +866,7 @@ class HubClient:
                 self._poll(sel, sock, reader, timeout)
                 self.sleeping = False
         finally:
+            self.sleeping = False  # disconnected: writers fill their lanes until it is back
             sel.close()
 
     def _poll(

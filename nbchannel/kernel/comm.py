@@ -53,6 +53,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -767,6 +768,7 @@ class FanOutTransport:
         self.hub = hub
         self.comm = comm
         self._legs: dict[int, _Leg] = {}
+        self._lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
         self._lock = threading.Lock()
         comm.quiet = True
         comm.activate_on_attach = False
@@ -776,6 +778,11 @@ class FanOutTransport:
             # The kernel's hub keeps written messages in its history: the hub client must not
             # hand their buffers back to the pool once the server acknowledged them.
             hub.recycle_buffers = False
+            # A view over a comm must not wait for the hub client's I/O thread (it may be
+            # reconnecting): from now on writers take the path that serves both at once.
+            with self._lock:
+                for lane in self._lanes:
+                    lane.max_items = 0
             if previous is not None:
                 previous()
 
@@ -824,9 +831,9 @@ class FanOutTransport:
         self.comm.register(leg)
 
     def unregister(self, channel: ChannelPort) -> None:
+        self.hub.unregister(channel)  # what its lane holds still reaches the comm side
         with self._lock:
             leg = self._legs.pop(id(channel), None)
-        self.hub.unregister(channel)
         if leg is not None:
             self.comm.unregister(leg)
 
@@ -839,8 +846,8 @@ class FanOutTransport:
         return ok
 
     def lane(self, channel: ChannelPort) -> Lane | None:
-        """The hub client's lane, whose segments also go to the comm side once a view
-        asks over a comm."""
+        """The hub client's lane, whose segments also go to the comm side. Once a view asks
+        over a comm, the lane takes no more items: writes go to both sides at once."""
         lane: Lane | None = self.hub.lane(channel)
         if lane is not None:
             comm = self.comm
@@ -852,6 +859,10 @@ class FanOutTransport:
                         comm.send(leg, msg)
 
             lane.tee = tee
+            with self._lock:
+                self._lanes.add(lane)
+                if comm.active:
+                    lane.max_items = 0
         return lane
 
     def send_item(self, channel: ChannelPort, payload: bytes) -> bool:

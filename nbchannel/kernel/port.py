@@ -165,7 +165,17 @@ class Lane:
     goes the slow way, through the queue and its drop rules.
     """
 
-    __slots__ = ("channel", "dropped", "items", "max_items", "owner", "scope", "taken", "tee")
+    __slots__ = (
+        "__weakref__",
+        "channel",
+        "dropped",
+        "items",
+        "max_items",
+        "owner",
+        "scope",
+        "taken",
+        "tee",
+    )
 
     def __init__(self, owner: LaneOwner, scope: str | None, channel: str, max_items: int) -> None:
         self.owner = owner
@@ -186,14 +196,20 @@ class Lane:
         return self.taken + len(self.items) - self.dropped
 
     def take(self) -> Message | None:
-        """The items waiting (at most :data:`SEGMENT_ITEMS`): one segment, or the item
-        alone; None when there is none."""
+        """The items waiting, up to :data:`SEGMENT_BYTES` of JSON: one segment, or the
+        item alone; None when there is none."""
         items = self.items
-        n = min(len(items), SEGMENT_ITEMS)
+        n = min(len(items), SEGMENT_BYTES // LANE_ITEM_BYTES)
         if not n:
             return None
         # popleft called n times from C (no bytecode per item): the items present now
         parts: list[bytes] = list(islice(iter(items.popleft, None), n))
+        size = sum(map(len, parts))
+        while size < SEGMENT_BYTES // 2 and items:  # small items: take more of them
+            more = list(islice(iter(items.popleft, None), min(len(items), n)))
+            size += sum(map(len, more))
+            parts += more
+        n = len(parts)
         self.taken += n
         if n == 1:
             return Message("append", self.channel, scope=self.scope, payload=parts[0])
@@ -203,8 +219,8 @@ class Lane:
 
 #: Items whose JSON is shorter than this may go through a :class:`Lane` (bytes).
 LANE_ITEM_BYTES = 1024
-#: Most items a lane's :meth:`~Lane.take` puts in one segment.
-SEGMENT_ITEMS = 2048
+#: About the most JSON a lane's :meth:`~Lane.take` puts in one segment (bytes).
+SEGMENT_BYTES = 64 * 1024
 
 
 class Transport(Protocol):

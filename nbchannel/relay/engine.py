@@ -440,12 +440,17 @@ class RedisEngine:
         if q is None:
             q = self._owner_queues[peer] = asyncio.Queue()
             self._owner_tasks[peer] = asyncio.create_task(self._owner_loop(peer, q))
-        # Redis keeps one stream entry per item: a kernel's segments are stored item by item.
-        try:
-            items = [x for m in msgs for x in (m.items() if isinstance(m, Segment) else (m,))]
-        except NbChannelError as exc:
-            self.hub.send_error(peer, exc)
-            return
+        # Redis keeps one stream entry per item: a kernel's segments are stored item by item
+        # (one whose payload does not hold its items is refused alone).
+        items: list[Message] = []
+        for m in msgs:
+            if isinstance(m, Segment):
+                try:
+                    items += m.items()
+                except NbChannelError as exc:
+                    self.hub.send_error(peer, exc, m)
+            else:
+                items.append(m)
         q.put_nowait((asyncio.get_running_loop().time(), items))
 
     async def _owner_loop(

@@ -166,3 +166,24 @@ def test_a_viewer_behind_the_bound_gets_a_gap_then_the_items_from_the_tail() -> 
     (gap,) = [m for m in out if m.kind == P.GAP]
     assert (gap.offset, gap.value()["count"], gap.value()["end"]) == (2, 5, 7)
     assert stream_values(m for m in out if m.kind == P.APPEND) == [7, 8, 9, 10, 11]
+
+
+def test_a_segment_over_the_byte_bound_keeps_its_newest_items_that_fit() -> None:
+    ch = _channel(items=1000, nbytes=600)
+    _segment(ch, [{"i": i, "pad": "x" * 40} for i in range(100)])  # ~5 KB in one entry
+    assert ch.history_bytes <= 600 and ch.head == 100
+    kept = stream_values(ch.history)
+    assert kept and kept[-1] == {"i": 99, "pad": "x" * 40}
+    assert [v["i"] for v in kept] == list(range(100 - len(kept), 100))
+    assert ch.tail == 100 - len(kept)
+
+
+def test_a_replay_inside_a_malformed_segment_says_what_is_missing_and_goes_on() -> None:
+    ch = _channel(items=100)
+    ch.append(Segment("c", 3, payload=b'"abcdefg"'))  # a broken kernel's: not 3 items
+    _append(ch, "after")
+    assert ch.epoch is not None
+    out = ch.replay(ch.epoch, 1)
+    (gap,) = [m for m in out if m.kind == P.GAP]
+    assert (gap.offset, gap.value()["count"], gap.value()["reason"]) == (1, 2, "malformed")
+    assert stream_values(m for m in out if m.kind == P.APPEND) == ["after"]

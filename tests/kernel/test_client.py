@@ -577,6 +577,28 @@ def test_a_loop_of_appends_travels_as_segments_in_order_around_a_set(
     assert ch.stats["sent"] == 20_001 and ch.stats["dropped"] == 0
 
 
+def test_writes_to_different_channels_keep_the_order_they_were_made(
+    ht: HubThread, client: HubClient
+) -> None:
+    order: list[tuple[str, str]] = []
+    receive = ht.hub.receive
+
+    def recording(peer: Peer, msgs: Iterable[Message]) -> None:
+        batch = list(msgs)
+        order.extend((m.kind, m.channel) for m in batch if m.kind in (P.APPEND, P.PUBLISH))
+        receive(peer, batch)
+
+    ht.call(lambda: setattr(ht.hub, "receive", recording))
+    data = LiveChannel("data", transport=client)
+    status = LiveChannel("status", transport=client)
+    assert data.wait_connected(5) and status.wait_connected(5)
+    for round_ in range(50):
+        data.append(round_)
+        status.publish(round_)  # the page hears of the round only after its item
+    assert status.flush(5)
+    assert order == [(P.APPEND, "data"), (P.PUBLISH, "status")] * 50
+
+
 def test_a_lone_append_leaves_at_once(ht: HubThread, client: HubClient) -> None:
     ch = LiveChannel("rare", transport=client)
     assert ch.wait_connected(5)

@@ -7,16 +7,19 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nbchannel.core import protocol as P
+from nbchannel.core.address import HubAddress
 from nbchannel.core.codec import decode_frame, encode_frame
 from nbchannel.core.message import Message, stream_values
 from nbchannel.errors import EventsNotLive
 from nbchannel.kernel import transport as transport_module
 from nbchannel.kernel.channel import Event, LiveChannel
+from nbchannel.kernel.client import HubClient
 from nbchannel.kernel.comm import CommConfig, CommTransport, FanOutTransport, TokenBucket
 from nbchannel.kernel.port import NbChannelWarning
 
@@ -377,6 +380,28 @@ def test_the_hub_side_keeps_its_epoch_and_the_comm_side_adds_its_viewers(
         assert fan.events_live is True
     finally:
         comm.close()
+
+
+def test_a_view_over_the_comm_gets_each_item_at_once_while_the_hub_is_unreachable(
+    frontend: Frontend, tmp_path: Path
+) -> None:
+    hub = HubClient(HubAddress("unix", path=str(tmp_path / "nobody.sock")), "0" * 64, KERNEL)
+    comm = CommTransport(kernel_id=KERNEL, sender=frontend.send)
+    fan = FanOutTransport(hub, comm)
+    try:
+        ch = LiveChannel("both", transport=fan)
+        widget = FakeWidget()
+        fan.attach(widget)
+        view = View(widget, frontend)
+        view.sub("both")
+        frontend.wait_for(lambda: comm.active)
+        for i in range(3):  # a slow stream: one item now and then
+            ch.append({"i": i})
+            frontend.wait_for(lambda i=i: view.items("both")[-1:] == [{"i": i}], timeout=2)
+        assert ch.status == "reconnecting"  # the hub client never got through
+    finally:
+        comm.close()
+        hub.close()
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:
