@@ -229,7 +229,7 @@ class LiveChannel:
         #: transport written before lanes and segments has neither method.
         lane_of = getattr(transport, "lane", None)
         self._lane = lane_of(self) if flow == "drop" and lane_of is not None else None
-        self._packs = hasattr(transport, "send_item")
+        self._packs = callable(getattr(transport, "send_item", None))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self._transport.status

@@ -853,3 +853,19 @@ def test_the_event_queue_is_bounded_by_bytes_but_takes_one_large_event(
     finally:
         release.set()
         events.close()
+
+
+class PlainTransport(FakeTransport):
+    """A transport written before lanes and segments: no ``lane``, no ``send_item``."""
+
+    lane = None  # type: ignore[assignment]
+    send_item = None  # type: ignore[assignment]
+
+
+def test_a_transport_without_lanes_or_segments_still_carries_every_append() -> None:
+    t = PlainTransport()
+    ch = LiveChannel("old", transport=t)
+    for i in range(3):
+        ch.append({"i": i})
+    assert [m.value() for m in t.sent if m.kind == P.APPEND] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert ch.stats["sent"] == 3
