@@ -157,24 +157,34 @@ class Outbox:
             self._push(slot, slot.size)
             return True
         size = msg.nbytes
-        if kind in _DROPPABLE:
-            if self._droppable and self.bytes + size > self.max_bytes:
-                gkey = (kind, msg.scope, msg.channel)
-                gap = self._gaps.get(gkey)
-                if gap is None:
-                    gap = self._gaps[gkey] = _Gap(msg.offset)
-                gap.count += msg.count
-                if msg.offset is not None:
-                    gap.end = msg.offset + msg.count
-                self.dropped += msg.count
-                return False
-            if self._gaps:
-                gap = self._gaps.pop((kind, msg.scope, msg.channel), None)
-                if gap is not None:
-                    marker = _gap_message((kind, msg.scope, msg.channel), gap)
-                    self._push(marker, marker.nbytes)
-            self._droppable += 1
+        if kind in _DROPPABLE and not self._admit(
+            (kind, msg.scope, msg.channel), size, msg.count, msg.offset
+        ):
+            return False
         self._push(msg, size)
+        return True
+
+    def _admit(
+        self, gkey: tuple[str, str | None, str], size: int, count: int, offset: int | None
+    ) -> bool:
+        """Whether a droppable message of ``size`` bytes (``count`` items from ``offset``)
+        fits: if not, it is counted in its gap; if so, the gap pending for ``gkey`` is
+        queued first, so the marker comes before the next item delivered."""
+        if self._droppable and self.bytes + size > self.max_bytes:
+            gap = self._gaps.get(gkey)
+            if gap is None:
+                gap = self._gaps[gkey] = _Gap(offset)
+            gap.count += count
+            if offset is not None:
+                gap.end = offset + count
+            self.dropped += count
+            return False
+        if self._gaps:
+            gap = self._gaps.pop(gkey, None)
+            if gap is not None:
+                marker = _gap_message(gkey, gap)
+                self._push(marker, marker.nbytes)
+        self._droppable += 1
         return True
 
     def put_item(self, scope: str | None, channel: str, payload: bytes) -> bool:
@@ -203,26 +213,14 @@ class Outbox:
         return True
 
     def _put_new_pack(self, scope: str | None, channel: str, payload: bytes, size: int) -> bool:
-        gkey = (P.APPEND, scope, channel)
-        if self._droppable and self.bytes + size > self.max_bytes:
-            gap = self._gaps.get(gkey)
-            if gap is None:
-                gap = self._gaps[gkey] = _Gap(None)
-            gap.count += 1
-            self.dropped += 1
+        if not self._admit((P.APPEND, scope, channel), size, 1, None):
             return False
-        if self._gaps:
-            gap = self._gaps.pop(gkey, None)
-            if gap is not None:
-                marker = _gap_message(gkey, gap)
-                self._push(marker, marker.nbytes)
         pack = _Pack(scope, channel)
         data = pack.data
         data += payload
         data.append(0x2C)
         pack.count = 1
         pack.size += size
-        self._droppable += 1
         self._push(pack, pack.size)
         self._pack = pack
         return True

@@ -837,12 +837,15 @@ class FanOutTransport:
         if leg is not None:
             self.comm.unregister(leg)
 
+    def _active_leg(self, channel: ChannelPort) -> _Leg | None:
+        """``channel``'s comm side, once a view has asked over a comm (None before)."""
+        return self._legs.get(id(channel)) if self.comm.active else None
+
     def send(self, channel: ChannelPort, msg: Message) -> bool:
         ok: bool = self.hub.send(channel, msg)
-        if self.comm.active:
-            leg = self._legs.get(id(channel))
-            if leg is not None:
-                self.comm.send(leg, msg)
+        leg = self._active_leg(channel)
+        if leg is not None:
+            self.comm.send(leg, msg)
         return ok
 
     def lane(self, channel: ChannelPort) -> Lane | None:
@@ -850,27 +853,24 @@ class FanOutTransport:
         over a comm, the lane takes no more items: writes go to both sides at once."""
         lane: Lane | None = self.hub.lane(channel)
         if lane is not None:
-            comm = self.comm
 
             def tee(msg: Message) -> None:
-                if comm.active:
-                    leg = self._legs.get(id(channel))
-                    if leg is not None:
-                        comm.send(leg, msg)
+                leg = self._active_leg(channel)
+                if leg is not None:
+                    self.comm.send(leg, msg)
 
             lane.tee = tee
             with self._lock:
                 self._lanes.add(lane)
-                if comm.active:
+                if self.comm.active:
                     lane.max_items = 0
         return lane
 
     def send_item(self, channel: ChannelPort, payload: bytes) -> bool:
         ok: bool = self.hub.send_item(channel, payload)
-        if self.comm.active:
-            leg = self._legs.get(id(channel))
-            if leg is not None:
-                self.comm.send_item(leg, payload)
+        leg = self._active_leg(channel)
+        if leg is not None:
+            self.comm.send_item(leg, payload)
         return ok
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -213,8 +213,7 @@ class Lane:
         self.taken += n
         if n == 1:
             return Message("append", self.channel, scope=self.scope, payload=parts[0])
-        payload = b"[" + b",".join(parts) + b"]"
-        return Segment(self.channel, n, scope=self.scope, payload=payload)
+        return Segment.from_payloads(self.channel, parts, scope=self.scope)
 
 
 #: Items whose JSON is shorter than this may go through a :class:`Lane` (bytes).

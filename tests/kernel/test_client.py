@@ -145,6 +145,19 @@ class HubThread:
     def messages_in(self, name: str, scope: str = KERNEL) -> int:
         return self.call(lambda: self.hub.channels[(scope, name)].stats.messages_in)
 
+    def tap(self) -> list[list[Message]]:
+        """From now on, every batch of messages the hub receives (one per frame), in order."""
+        frames: list[list[Message]] = []
+        receive = self.hub.receive
+
+        def recording(peer: Peer, msgs: Iterable[Message]) -> None:
+            batch = list(msgs)
+            frames.append(batch)
+            receive(peer, batch)
+
+        self.call(lambda: setattr(self.hub, "receive", recording))
+        return frames
+
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
@@ -525,17 +538,7 @@ def test_full_queue_drops_stream_items_and_viewers_hear_of_it(
 
 
 def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient) -> None:
-    frames: list[int] = []
-    receive = ht.hub.receive
-
-    def counting(peer: Peer, msgs: Iterable[Message]) -> None:
-        batch = list(msgs)
-        publishes = sum(m.kind == P.PUBLISH for m in batch)
-        if publishes:
-            frames.append(publishes)
-        receive(peer, batch)
-
-    ht.call(lambda: setattr(ht.hub, "receive", counting))
+    received = ht.tap()
     ch = LiveChannel("fast", transport=client)
     assert ch.wait_connected(5)
     for i in range(10_000):
@@ -543,6 +546,7 @@ def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient
     assert ch.flush(10)
     wait_until(lambda: ht.messages_in("fast") == 10_000)
     assert ch.stats["dropped"] == 0
+    frames = [n for f in received if (n := sum(m.kind == P.PUBLISH for m in f))]
     assert sum(frames) == 10_000
     assert len(frames) <= 500, f"10,000 messages took {len(frames)} frames"
 
@@ -550,15 +554,7 @@ def test_many_small_writes_travel_in_few_frames(ht: HubThread, client: HubClient
 def test_a_loop_of_appends_travels_as_segments_in_order_around_a_set(
     ht: HubThread, client: HubClient
 ) -> None:
-    entries: list[Message] = []
-    receive = ht.hub.receive
-
-    def recording(peer: Peer, msgs: Iterable[Message]) -> None:
-        batch = list(msgs)
-        entries.extend(m for m in batch if m.channel == "loss")
-        receive(peer, batch)
-
-    ht.call(lambda: setattr(ht.hub, "receive", recording))
+    received = ht.tap()
     ch = LiveChannel("loss", transport=client)
     assert ch.wait_connected(5)
     for step in range(20_000):
@@ -566,6 +562,7 @@ def test_a_loop_of_appends_travels_as_segments_in_order_around_a_set(
         if step == 10_000:
             ch.set("half", True)  # goes after the items written before it, before the rest
     assert ch.flush(10)
+    entries = [m for f in received for m in f if m.channel == "loss"]
     appends = [m for m in entries if m.kind == P.APPEND]
     assert sum(m.count for m in appends) == 20_000
     assert len(appends) <= 1_000, f"20,000 items took {len(appends)} messages"
@@ -580,15 +577,7 @@ def test_a_loop_of_appends_travels_as_segments_in_order_around_a_set(
 def test_writes_to_different_channels_keep_the_order_they_were_made(
     ht: HubThread, client: HubClient
 ) -> None:
-    order: list[tuple[str, str]] = []
-    receive = ht.hub.receive
-
-    def recording(peer: Peer, msgs: Iterable[Message]) -> None:
-        batch = list(msgs)
-        order.extend((m.kind, m.channel) for m in batch if m.kind in (P.APPEND, P.PUBLISH))
-        receive(peer, batch)
-
-    ht.call(lambda: setattr(ht.hub, "receive", recording))
+    received = ht.tap()
     data = LiveChannel("data", transport=client)
     status = LiveChannel("status", transport=client)
     assert data.wait_connected(5) and status.wait_connected(5)
@@ -596,6 +585,7 @@ def test_writes_to_different_channels_keep_the_order_they_were_made(
         data.append(round_)
         status.publish(round_)  # the page hears of the round only after its item
     assert status.flush(5)
+    order = [(m.kind, m.channel) for f in received for m in f if m.kind in (P.APPEND, P.PUBLISH)]
     assert order == [(P.APPEND, "data"), (P.PUBLISH, "status")] * 50
 
 
