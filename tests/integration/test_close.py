@@ -4,6 +4,8 @@ block) reaches the viewers, then the channel closes — on a real server and ker
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 
@@ -51,13 +53,16 @@ def test_what_a_close_could_not_deliver_is_counted_and_reported(
         viewer = await Viewer.connect(jupyter.ws_url, token=jupyter.token)
         view = await viewer.subscribe(kernel.id, "hasty")
         await viewer.wait_for(lambda: view.epoch is not None)
-        # no time to deliver: what is still queued in the kernel is dropped at the close (the
-        # loop keeps the interpreter to itself, as a cell that computes between appends does)
-        code = (
-            f"import sys\nsys.setswitchinterval(0.1)\nfor i in range({n}):\n    ch.append(i)\n"
-            "ch.close(timeout=0)\nsys.setswitchinterval(0.001)"
-        )
-        await asyncio.to_thread(kernel.execute, code)
+        # no time to deliver: the server is stopped while the cell writes ~12 MB and closes at
+        # once, so what the sockets' buffers could not take is dropped at the close
+        code = f"for i in range({n}):\n    ch.append({{'i': i, 'p': 'x' * 230}})\n"
+        code += "ch.close(timeout=0)"
+        assert jupyter.pid is not None
+        os.kill(jupyter.pid, signal.SIGSTOP)
+        try:
+            await asyncio.to_thread(kernel.execute, code)
+        finally:
+            os.kill(jupyter.pid, signal.SIGCONT)
         await viewer.wait_for(lambda: view.closed, timeout=60)
         await viewer.close()
         reported = sum(int(g.get("count", 0)) for g in view.gaps)
