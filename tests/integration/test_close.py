@@ -49,7 +49,7 @@ def test_what_a_close_could_not_deliver_is_counted_and_reported(
     open_channel(kernel, "hasty")
     n = 50_000
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> tuple[int, int, int]:
         viewer = await Viewer.connect(jupyter.ws_url, token=jupyter.token)
         view = await viewer.subscribe(kernel.id, "hasty")
         await viewer.wait_for(lambda: view.epoch is not None)
@@ -66,9 +66,12 @@ def test_what_a_close_could_not_deliver_is_counted_and_reported(
         await viewer.wait_for(lambda: view.closed, timeout=60)
         await viewer.close()
         reported = sum(int(g.get("count", 0)) for g in view.gaps)
-        return len(view.items), reported
+        # the close's own gap; the burst after the resume may also overflow the viewer's
+        # queue at the hub, which reports those as "dropped"
+        closed = sum(int(g.get("count", 0)) for g in view.gaps if g.get("reason") == "closed")
+        return len(view.items), reported, closed
 
-    received, reported = asyncio.run(scenario())
+    received, reported, closed = asyncio.run(scenario())
     dropped = kernel.eval("ch.stats['dropped']")
     assert received + reported == n, (received, reported)
-    assert dropped == reported > 0
+    assert dropped == closed > 0
