@@ -16,11 +16,21 @@ When the queue is full (the handlers are slower than events arrive), the event i
     events = EventDispatcher(max_events=10_000, max_bytes=32 << 20)
     if not events.submit(channel, event, nbytes):
         ...  # refused: the queue is full
+
+**The hand-off.** While a cell computes in pure Python, the woken handler thread must take
+the GIL from it, and CPython gives it over only after the thread switch interval (1 ms in
+a kernel with live channels, see :mod:`~nbchannel.kernel.transport`): the I/O thread has
+already waited that long for its own turn to read the event. So from the moment an event is
+queued until the handler thread takes it, the interval is lowered to
+:data:`HANDOFF_SWITCH_INTERVAL` (:func:`handoff`), then put back. A computation pays for
+that window only (well under a millisecond per event); without events nothing changes.
+``NBCHANNEL_SWITCH_INTERVAL=off`` (Python's interval left alone) turns hand-offs off too.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -33,7 +43,10 @@ __all__ = [
     "DEFAULT_EVENT_QUEUE",
     "DEFAULT_EVENT_QUEUE_BYTES",
     "HANDLER_THREAD_NAME",
+    "HANDOFF_SWITCH_INTERVAL",
     "EventDispatcher",
+    "allow_handoffs",
+    "handoff",
 ]
 
 log = logging.getLogger("nbchannel")
@@ -44,6 +57,38 @@ HANDLER_THREAD_NAME = "nbchannel-events"
 DEFAULT_EVENT_QUEUE = 10_000
 #: … and at most this many bytes of them (as they arrived on the wire).
 DEFAULT_EVENT_QUEUE_BYTES = 32 * 1024 * 1024
+#: The thread switch interval (seconds) while an event waits for the handler thread.
+HANDOFF_SWITCH_INTERVAL = 0.00005
+
+_handoff_lock = threading.Lock()
+_handoffs = 0
+_saved_interval = 0.0
+_handoffs_allowed = True
+
+
+def allow_handoffs(allowed: bool) -> None:
+    """Whether :func:`handoff` may lower the thread switch interval (it may by default)."""
+    global _handoffs_allowed
+    _handoffs_allowed = allowed
+
+
+def handoff(start: bool) -> None:
+    """Begin (``start``) or end one hand-off: while any is under way, the interpreter's
+    thread switch interval is at most :data:`HANDOFF_SWITCH_INTERVAL`; when the last ends,
+    the interval from before the first is put back, unless someone changed it meanwhile."""
+    global _handoffs, _saved_interval
+    with _handoff_lock:
+        if start:
+            if _handoffs == 0:
+                _saved_interval = sys.getswitchinterval()
+                if _handoffs_allowed and _saved_interval > HANDOFF_SWITCH_INTERVAL:
+                    sys.setswitchinterval(HANDOFF_SWITCH_INTERVAL)
+            _handoffs += 1
+        elif _handoffs > 0:
+            _handoffs -= 1
+            lowered = abs(sys.getswitchinterval() - HANDOFF_SWITCH_INTERVAL) < 1e-9
+            if _handoffs == 0 and lowered and _saved_interval > HANDOFF_SWITCH_INTERVAL:
+                sys.setswitchinterval(_saved_interval)
 
 
 class EventDispatcher:
@@ -66,6 +111,8 @@ class EventDispatcher:
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
+        #: Whether this queue holds a hand-off (:func:`handoff`) for its next event.
+        self._handing_off = False
         #: Most events that were ever waiting at once, and events refused (queue full).
         self.peak = 0
         self.refused = 0
@@ -94,6 +141,9 @@ class EventDispatcher:
                 self._bytes += nbytes
                 if n + 1 > self.peak:
                     self.peak = n + 1
+                if not self._handing_off:
+                    self._handing_off = True
+                    handoff(True)
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name=HANDLER_THREAD_NAME, daemon=True
@@ -111,10 +161,16 @@ class EventDispatcher:
             self._stopping = True
             self._queue.clear()
             self._bytes = 0
+            self._end_handoff()
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    def _end_handoff(self) -> None:  # under self._cond
+        if self._handing_off:
+            self._handing_off = False
+            handoff(False)
 
     def _run(self) -> None:
         cond = self._cond
@@ -127,6 +183,7 @@ class EventDispatcher:
                     return
                 channel, event, nbytes = queue.popleft()
                 self._bytes -= nbytes
+                self._end_handoff()  # this thread holds the GIL: the handler runs now
             try:
                 channel.run_handlers(event)
             except Exception:  # pragma: no cover - _run_handlers reports handlers' errors

@@ -27,6 +27,7 @@ from ..core.address import ENV_ADDRESS
 from ..core.codec import DEFAULT_LIMITS, Limits
 from ..core.message import Message
 from ..core.protocol import DEFAULT_STATE_BYTES
+from .dispatch import allow_handoffs
 from .port import ChannelPort, Lane, NbChannelWarning, Status, Transport, TransportStats
 
 __all__ = [
@@ -184,6 +185,8 @@ ENV_SWITCH_INTERVAL = "NBCHANNEL_SWITCH_INTERVAL"
 #: a second ran as fast at 1 ms as at 5 ms, and 7 % slower at 0.5 ms
 #: (``python -m benchmarks.switch_interval`` measures both). A cell that does nothing but
 #: append, as fast as it can, sent 10-20 % fewer items a second at 1 ms than at 5 ms.
+#: Once the I/O thread has read an event, the interval is lowered further until the handler
+#: thread has it (:func:`nbchannel.kernel.dispatch.handoff`).
 DEFAULT_SWITCH_INTERVAL = 0.001
 
 
@@ -192,6 +195,8 @@ def apply_switch_interval() -> float:
     seconds (default :data:`DEFAULT_SWITCH_INTERVAL`), never raise it; return the interval
     in force. A value that is not a number of seconds in (0, 1] warns and is ignored."""
     raw = os.environ.get(ENV_SWITCH_INTERVAL, "").strip()
+    # "off": not even while an event waits for its handler thread
+    allow_handoffs(raw.lower() != "off")
     if raw.lower() == "off":
         return sys.getswitchinterval()
     try:
