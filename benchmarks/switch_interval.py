@@ -4,7 +4,8 @@
 
 One real Jupyter server with nbchannel and one kernel with a ``LiveChannel``; for each
 switch interval (Python's 5 ms, then 2, 1 and 0.5 ms, set in the kernel with
-``sys.setswitchinterval``):
+``sys.setswitchinterval``, and last nbchannel's default: 1 ms with hand-offs, the interval
+lowered while an event waits to be read or handled, see :mod:`nbchannel.kernel.dispatch`):
 
 * **cost**: a pure-Python loop timed in the cell (best of 3), once computing only, once
   appending an item to the channel every 1,000 iterations (about 10,000 appends a second,
@@ -32,11 +33,13 @@ from nbchannel.testing import JupyterServer, KernelSession, Viewer
 
 __all__ = ["main", "run"]
 
-INTERVALS = (0.005, 0.002, 0.001, 0.0005)
+#: (seconds, hand-offs): Python's default first (the base of the ratios), nbchannel's last.
+INTERVALS = ((0.005, False), (0.002, False), (0.001, False), (0.0005, False), (0.001, True))
 
 SETUP = r"""
 import sys, threading, time
 from nbchannel import LiveChannel
+from nbchannel.kernel.dispatch import allow_handoffs
 
 ch = LiveChannel("switch")
 assert ch.wait_connected(10)
@@ -97,8 +100,8 @@ async def _measure(
     try:
         # warm up (the first loop of a fresh kernel runs slower, whatever the interval)
         kernel.eval(f"numeric({n_loop}) + numeric({n_loop}, 1000)", timeout=300)
-        for interval in INTERVALS:
-            kernel.execute(f"sys.setswitchinterval({interval})")
+        for interval, handoffs in INTERVALS:
+            kernel.execute(f"allow_handoffs({handoffs}); sys.setswitchinterval({interval})")
             idle = kernel.eval(f"min(numeric({n_loop}) for _ in range(3))")
             streamed = kernel.eval(f"min(numeric({n_loop}, 1000) for _ in range(3))", timeout=300)
             spinning = await _clicks(server, kernel, f"spin({busy})", clicks, gap)
@@ -106,6 +109,7 @@ async def _measure(
             rows.append(
                 {
                     "interval_ms": interval * 1000,
+                    "handoffs": handoffs,
                     "loop_idle_ms": idle * 1000,
                     "loop_streaming_ms": streamed * 1000,
                     "spinning_p50_ms": statistics.median(spinning),
@@ -122,7 +126,8 @@ async def _measure(
 
 def _line(row: dict[str, Any], base: dict[str, Any]) -> str:
     return (
-        f"{row['interval_ms']:>5.1f} ms | loop idle {row['loop_idle_ms']:7.1f} ms "
+        f"{row['interval_ms']:>5.1f} ms{' + hand-offs' if row['handoffs'] else ' ' * 12}"
+        f" | loop idle {row['loop_idle_ms']:7.1f} ms "
         f"(×{row['loop_idle_ms'] / base['loop_idle_ms']:.3f}) | loop appending "
         f"{row['loop_streaming_ms']:7.1f} ms "
         f"(×{row['loop_streaming_ms'] / base['loop_streaming_ms']:.3f})"

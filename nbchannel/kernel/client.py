@@ -62,7 +62,7 @@ from ..core.message import Message
 from ..core.outbox import Outbox
 from ..core.protocol import DEFAULT_STATE_BYTES
 from ..errors import FrameError, LimitExceeded
-from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher
+from .dispatch import DEFAULT_EVENT_QUEUE, DEFAULT_EVENT_QUEUE_BYTES, EventDispatcher, handoff
 from .pool import send_pool
 from .port import LANE_ITEM_BYTES, ChannelPort, Lane, Status, TransportStats
 from .transport import IO_THREAD_NAME
@@ -77,6 +77,11 @@ _LANE_ITEMS = 16_384
 #: After writing a frame, how long the I/O thread waits for more stream items before it
 #: sleeps until woken (s): a lone item still leaves at once, a loop's go in segments.
 _LINGER = 0.0002
+#: While the I/O thread sleeps with nothing to send, the thread switch interval is at most
+#: this (s): an event that arrives while a cell computes in pure Python gets read after at
+#: most this long, not a whole interval (1 ms in a kernel). While there is something to
+#: send the interval is the usual one, so a loop that appends pays nothing for it.
+IDLE_SWITCH_INTERVAL = 0.0002
 _SOCKET_BUFFER = 4 * _MiB
 #: A connection that lasted this long (seconds) had worked: after it drops, reconnect at once.
 _STABLE = 2.0
@@ -863,7 +868,14 @@ class HubClient:
                         if self._lanes_waiting():
                             self.sleeping = False
                             continue
-                self._poll(sel, sock, reader, timeout)
+                if self.sleeping:
+                    handoff(True, IDLE_SWITCH_INTERVAL)
+                    try:
+                        self._poll(sel, sock, reader, timeout)
+                    finally:
+                        handoff(False, IDLE_SWITCH_INTERVAL)
+                else:
+                    self._poll(sel, sock, reader, timeout)
                 self.sleeping = False
         finally:
             self.sleeping = False  # disconnected: writers fill their lanes until it is back

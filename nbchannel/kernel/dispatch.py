@@ -30,6 +30,7 @@ that window only (well under a millisecond per event); without events nothing ch
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from collections import deque
@@ -61,8 +62,11 @@ DEFAULT_EVENT_QUEUE_BYTES = 32 * 1024 * 1024
 HANDOFF_SWITCH_INTERVAL = 0.00005
 
 _handoff_lock = threading.Lock()
-_handoffs = 0
+#: The levels of the hand-offs under way (the interval is at most the lowest).
+_levels: list[float] = []
+#: The interval to put back once none is under way, and the one last set here (None: none).
 _saved_interval = 0.0
+_applied: float | None = None
 _handoffs_allowed = True
 
 
@@ -72,23 +76,30 @@ def allow_handoffs(allowed: bool) -> None:
     _handoffs_allowed = allowed
 
 
-def handoff(start: bool) -> None:
-    """Begin (``start``) or end one hand-off: while any is under way, the interpreter's
-    thread switch interval is at most :data:`HANDOFF_SWITCH_INTERVAL`; when the last ends,
-    the interval from before the first is put back, unless someone changed it meanwhile."""
-    global _handoffs, _saved_interval
+def handoff(start: bool, interval: float = HANDOFF_SWITCH_INTERVAL) -> None:
+    """Begin (``start``) or end one hand-off of level ``interval``.
+
+    While hand-offs are under way the interpreter's thread switch interval is at most the
+    lowest of their levels; when the last ends, the interval from before the first is put
+    back. An interval someone else sets meanwhile is kept (and put back in the end)."""
+    global _saved_interval, _applied
     with _handoff_lock:
+        current = sys.getswitchinterval()
+        if _applied is None:
+            _saved_interval = current
+        elif not math.isclose(current, _applied, abs_tol=1e-7):
+            _saved_interval = current  # changed by someone else: theirs is the one to keep
         if start:
-            if _handoffs == 0:
-                _saved_interval = sys.getswitchinterval()
-                if _handoffs_allowed and _saved_interval > HANDOFF_SWITCH_INTERVAL:
-                    sys.setswitchinterval(HANDOFF_SWITCH_INTERVAL)
-            _handoffs += 1
-        elif _handoffs > 0:
-            _handoffs -= 1
-            lowered = abs(sys.getswitchinterval() - HANDOFF_SWITCH_INTERVAL) < 1e-9
-            if _handoffs == 0 and lowered and _saved_interval > HANDOFF_SWITCH_INTERVAL:
-                sys.setswitchinterval(_saved_interval)
+            _levels.append(interval)
+        elif interval in _levels:
+            _levels.remove(interval)
+        if not _levels:
+            wanted, _applied = _saved_interval, None
+        else:
+            lowest = min(_levels) if _handoffs_allowed else _saved_interval
+            wanted = _applied = min(lowest, _saved_interval)
+        if not math.isclose(current, wanted, abs_tol=1e-7):
+            sys.setswitchinterval(wanted)
 
 
 class EventDispatcher:

@@ -29,7 +29,7 @@ from nbchannel.core.message import Message, stream_values
 from nbchannel.core.peer import Peer
 from nbchannel.errors import ChannelError, FlowTimeout, NotPermitted
 from nbchannel.kernel.channel import Event, LiveChannel
-from nbchannel.kernel.client import HubClient, find_kernel_id
+from nbchannel.kernel.client import IDLE_SWITCH_INTERVAL, HubClient, find_kernel_id
 from nbchannel.kernel.transport import default_transport, set_default_transport
 from nbchannel.server.listener import KernelListener
 
@@ -596,6 +596,27 @@ def test_a_lone_append_leaves_at_once(ht: HubThread, client: HubClient) -> None:
         time.sleep(0.05)  # the I/O thread is asleep: the append wakes it
         ch.append(i)
         wait_until(lambda i=i: ht.history("rare") == list(range(i + 1)), timeout=1.0)
+
+
+def test_the_switch_interval_is_lowered_while_the_io_thread_sleeps_and_put_back_after(
+    ht: HubThread, runtime_dir: Path
+) -> None:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)  # a kernel's
+    listener = ht.listener
+    assert listener is not None and listener.address is not None
+    c = HubClient(listener.address, listener.secret, KERNEL, hub_file=str(listener.hub_file))
+    try:
+        ch = LiveChannel("idle", transport=c)
+        assert ch.wait_connected(5)
+        # nothing to send: an event arriving while a cell computes is read within this
+        wait_until(lambda: c.sleeping)
+        assert sys.getswitchinterval() == pytest.approx(IDLE_SWITCH_INTERVAL)
+        c.close()
+        wait_until(lambda: sys.getswitchinterval() == pytest.approx(0.001))
+    finally:
+        c.close()
+        sys.setswitchinterval(before)
 
 
 def test_a_burst_queued_while_away_arrives_whole(ht: HubThread, client: HubClient) -> None:
