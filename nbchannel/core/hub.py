@@ -647,7 +647,14 @@ class Hub:
         event = msg.replace(scope=scope, offset=None, epoch=None)
         ch.stats.events += 1
         refused = 0
+        frame = None
         for owner in ch.owners:
+            if owner.send_now is not None and not owner.pending:
+                # an idle kernel connection: written now, a turn of the event loop sooner
+                if frame is None:
+                    frame = encode_frame([event])
+                if owner.send_now(frame):
+                    continue
             if not owner.outbox.put(event):
                 refused += 1
         if refused:

@@ -57,7 +57,8 @@ class Peer:
         self.closed = False
         #: Set by a transport that can send an encoded frame at once when its connection is
         #: idle (returns False, sending nothing, when it is not): a fan-out to many viewers
-        #: then skips this peer's queue and writer while it keeps up.
+        #: then skips this peer's queue and writer while it keeps up, and an event reaches
+        #: an idle kernel in the call that routed it.
         self.send_now: Callable[[bytes], bool] | None = None
 
     def __repr__(self) -> str:

@@ -493,6 +493,23 @@ class _KernelConnection(asyncio.BufferedProtocol):
         welcome = {"version": __version__, "max_frame_bytes": listener.limits.max_frame_bytes}
         peer.outbox.put(Message.create(P.WELCOME, "", welcome))
         self.writer = asyncio.get_running_loop().create_task(self._write_loop(peer))
+        # an event for an idle kernel goes out in the call that routed it, not a turn later
+        peer.send_now = self._send_now
+        return True
+
+    def _send_now(self, frame: bytes) -> bool:
+        """Write ``frame`` now if nothing waits to be written to the kernel (False, and
+        nothing written, otherwise: it is queued for :meth:`_write_loop`)."""
+        transport = self.transport
+        if (
+            self._closing
+            or transport is None
+            or transport.is_closing()
+            or not self._can_write.is_set()
+            or transport.get_write_buffer_size()
+        ):
+            return False
+        transport.write(frame)
         return True
 
     async def _write_loop(self, peer: Peer) -> None:

@@ -760,3 +760,34 @@ def test_an_owner_reopening_gets_a_head_that_counts_held_back_appends(hub: Hub) 
     (opened,) = [m.value() for m in drain(k) if m.kind == P.OPENED]
     assert opened["resumed"] and opened["head"] == 3
     assert values(decode_frame(encode_frame(drain(viewers[0]))), P.APPEND) == [0, 1, 2]
+
+
+def test_an_event_goes_straight_to_an_idle_kernel_and_behind_what_is_queued_otherwise(
+    hub: Hub,
+) -> None:
+    k = hub.connect_owner("k1")
+    v = hub.connect_subscriber()
+    send(hub, k, P.OPEN, "ui")
+    drain(k)
+    written: list[list[Message]] = []
+    idle = True
+
+    def send_now(frame: bytes) -> bool:
+        if idle:
+            written.append(decode_frame(frame))
+        return idle
+
+    k.send_now = send_now
+    send(hub, v, P.EVENT, "ui", {"x": 1}, scope="k1", key="click")
+    assert [[(m.kind, m.key, m.value()) for m in f] for f in written] == [
+        [(P.EVENT, "click", {"x": 1})]
+    ]
+    assert not k.pending and hub.channels[("k1", "ui")].stats.events == 1
+    # a connection that cannot take it now: queued for its writer, as before
+    idle = False
+    send(hub, v, P.EVENT, "ui", {"x": 2}, scope="k1", key="click")
+    # something already queued for the kernel: the next event goes behind it, in order
+    idle = True
+    send(hub, v, P.EVENT, "ui", {"x": 3}, scope="k1", key="click")
+    assert len(written) == 1
+    assert [m.value() for m in drain(k)] == [{"x": 2}, {"x": 3}]

@@ -683,3 +683,33 @@ def test_stop_closes_kernel_connections(runtime_dir: Path) -> None:
         assert hub.peers == set()
 
     asyncio.run(main())
+
+
+def test_an_event_reaches_an_idle_kernel_in_the_call_that_routed_it(runtime_dir: Path) -> None:
+    hub = Hub()
+    listener = make_listener(runtime_dir, hub)
+
+    async def main() -> tuple[int, list[Message]]:
+        async with serving(listener):
+            reader, writer = await connect(listener)
+            writer.write(
+                encode_frame([hello(listener.secret)])
+                + encode_frame([Message.create(P.OPEN, "ui")])
+            )
+            frames = FrameReader()
+            assert [m.kind for m in await read_messages(reader, frames, 2)] == [
+                P.WELCOME,
+                P.OPENED,
+            ]
+            viewer = hub.connect_subscriber()
+            event = Message.create(P.EVENT, "ui", {"x": 1}, scope="k1", key="click")
+            hub.receive(viewer, [event])
+            owner = next(iter(hub.channels[("k1", "ui")].owners))
+            queued = len(owner.outbox)  # 0: written to the socket already, not queued
+            got = await read_messages(reader, frames, 1)
+            writer.close()
+            return queued, got
+
+    queued, got = asyncio.run(main())
+    assert queued == 0
+    assert [(m.kind, m.key, m.value()) for m in got] == [(P.EVENT, "click", {"x": 1})]
