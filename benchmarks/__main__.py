@@ -17,7 +17,9 @@ everything as JSON::
 
 Metrics: 1 throughput, 2 latency, 3 events, 4 arrays, 5 fanout, 6 slow, 7 browser,
 8 reload, 9 image (see ``benchmarks/suite.py``). Targets are printed beside path A's
-medians; nothing fails when one is missed (the quick mode judges none).
+medians; nothing fails when one is missed (the quick mode judges none). A measurement that
+could not be made (an exception, not a skip such as the browser's without Chromium) makes
+the exit status 1, after the table and the JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .report import format_table, save_json
+from .report import failures, format_table, save_json
 from .suite import FULL, QUICK, parse_only, parse_paths, run_suite, with_slow_seconds
 
 DEFAULT_JSON = Path(__file__).with_name("results.json")
@@ -68,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     save_json(report, args.json)
     print(f"\nsaved {args.json}")
+    failed = failures(report)
+    if failed:
+        # the table and the JSON hold what did run; the exit status says something did not
+        print(f"{len(failed)} measurement(s) failed (listed above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -217,7 +217,7 @@ class Tab:
         except BaseException:
             proc.kill()
             proc.wait()
-            profile.cleanup()
+            _remove_profile(profile)
             raise
 
     def _reply(self, message: dict[str, Any]) -> None:
@@ -269,7 +269,22 @@ class Tab:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._profile.cleanup()
+        _remove_profile(self._profile)
+
+
+def _remove_profile(profile: tempfile.TemporaryDirectory[str]) -> None:
+    """Remove Chromium's profile directory. Its helper processes may still be writing to it
+    for a moment after the browser process ended: removing then fails with "Directory not
+    empty", so try again for up to 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            profile.cleanup()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _measure(

@@ -10,7 +10,7 @@ from typing import Any
 from .suite import PATHS, RATIOS
 from .tally import DRAIN_SECONDS
 
-__all__ = ["format_table", "save_json"]
+__all__ = ["errors", "failures", "format_table", "save_json"]
 
 #: A path's runs spread wider than this (relative to the median) is marked noisy.
 NOISY = 0.25
@@ -149,11 +149,24 @@ def format_table(report: dict[str, Any]) -> str:
         shown = "no data" if value is None else _num(value) if value else "0"
         met = {True: "met", False: "NOT met"}.get(goal.get("met"), "not judged")
         legend.append(f"goal {goal['label']}: {shown} ({met})")
-    for row in report["rows"]:
-        for key, v in row["values"].items():
-            if v.get("error"):
-                legend.append(f"{row['table_label'].strip()} [{key}]: {v['error']}")
+    legend.extend(errors(report))
     return "\n".join(out + legend)
+
+
+def errors(report: dict[str, Any]) -> list[str]:
+    """Every measurement that has no value, and why: ``"<row> [<path>]: <error>"``."""
+    return [
+        f"{row['table_label'].strip()} [{key}]: {v['error']}"
+        for row in report["rows"]
+        for key, v in row["values"].items()
+        if v.get("error")
+    ]
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """The :func:`errors` of measurements that failed (not those skipped on purpose, such
+    as the browser's without Chromium)."""
+    return [e for e in errors(report) if not e.split("]: ", 1)[1].startswith("skipped")]
 
 
 def save_json(report: dict[str, Any], path: str | Path) -> None:

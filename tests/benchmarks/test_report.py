@@ -1,0 +1,66 @@
+"""The report's list of measurements that failed, and the exit status it gives the suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import benchmarks.__main__ as suite_main
+from benchmarks.report import errors, failures
+
+
+def _row(label: str, **values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metric": "m",
+        "label": label,
+        "table_label": label,
+        "field": "rate",
+        "unit": "msg/s",
+        "better": "higher",
+        "values": values,
+        "ratios": {},
+        "target": None,
+    }
+
+
+REPORT: dict[str, Any] = {
+    "rows": [
+        _row("1 small msgs delivered", A={"median": 5.0}, B={"median": 1.0}),
+        _row("  7 LivePlot fps", A={"median": None, "error": "skipped: no Chromium"}),
+        _row("9 LiveImage 1080p jpeg fps", A={"median": None, "error": "OSError: busy"}),
+    ]
+}
+
+
+def test_errors_name_each_measurement_without_a_value_and_failures_leave_out_skips() -> None:
+    assert errors(REPORT) == [
+        "7 LivePlot fps [A]: skipped: no Chromium",
+        "9 LiveImage 1080p jpeg fps [A]: OSError: busy",
+    ]
+    assert failures(REPORT) == ["9 LiveImage 1080p jpeg fps [A]: OSError: busy"]
+
+
+def test_a_failed_measurement_makes_the_exit_status_1_after_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def run_suite(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**REPORT, "quick": True, "reps": 1, "goals": []}
+
+    monkeypatch.setattr(suite_main, "run_suite", run_suite)
+    monkeypatch.setattr(suite_main, "format_table", lambda report: "the table")
+    out = tmp_path / "r.json"
+    assert suite_main.main(["--quick", "--only", "1", "--json", str(out)]) == 1
+    assert out.exists()  # what ran is kept
+    captured = capsys.readouterr()
+    assert "the table" in captured.out
+    assert "1 measurement(s) failed" in captured.err
+
+    skipped_only = {**REPORT, "rows": REPORT["rows"][:2]}
+
+    async def run_skips(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**skipped_only, "quick": True, "reps": 1, "goals": []}
+
+    monkeypatch.setattr(suite_main, "run_suite", run_skips)
+    assert suite_main.main(["--quick", "--only", "1", "--json", str(out)]) == 0
