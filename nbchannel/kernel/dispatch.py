@@ -24,7 +24,9 @@ already waited that long for its own turn to read the event. So from the moment 
 queued until the handler thread takes it, the interval is lowered to
 :data:`HANDOFF_SWITCH_INTERVAL` (:func:`handoff`), then put back. A computation pays for
 that window only (well under a millisecond per event); without events nothing changes.
-``NBCHANNEL_SWITCH_INTERVAL=off`` (Python's interval left alone) turns hand-offs off too.
+Hand-offs happen where nbchannel sets the interval, in kernels, and not with
+``NBCHANNEL_SWITCH_INTERVAL=off`` (Python's interval left alone); a plain script's interval
+is never touched.
 """
 
 from __future__ import annotations
@@ -67,13 +69,18 @@ _levels: list[float] = []
 #: The interval to put back once none is under way, and the one last set here (None: none).
 _saved_interval = 0.0
 _applied: float | None = None
-_handoffs_allowed = True
+_handoffs_allowed = False
 
 
-def allow_handoffs(allowed: bool) -> None:
-    """Whether :func:`handoff` may lower the thread switch interval (it may by default)."""
+def allow_handoffs(allowed: bool) -> bool:
+    """Whether :func:`handoff` may lower the thread switch interval; returns what it was.
+
+    Off by default: the interval is this process's to set. A kernel with live channels
+    allows them (:func:`~nbchannel.kernel.transport.apply_switch_interval`), unless
+    ``NBCHANNEL_SWITCH_INTERVAL=off``; a plain ``python`` script keeps its interval."""
     global _handoffs_allowed
-    _handoffs_allowed = allowed
+    before, _handoffs_allowed = _handoffs_allowed, allowed
+    return before
 
 
 def handoff(start: bool, interval: float = HANDOFF_SWITCH_INTERVAL) -> None:

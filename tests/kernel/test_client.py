@@ -28,6 +28,7 @@ from nbchannel.core.hub import Hub
 from nbchannel.core.message import Message, stream_values
 from nbchannel.core.peer import Peer
 from nbchannel.errors import ChannelError, FlowTimeout, NotPermitted
+from nbchannel.kernel import dispatch
 from nbchannel.kernel.channel import Event, LiveChannel
 from nbchannel.kernel.client import IDLE_SWITCH_INTERVAL, HubClient, find_kernel_id
 from nbchannel.kernel.transport import default_transport, set_default_transport
@@ -598,11 +599,12 @@ def test_a_lone_append_leaves_at_once(ht: HubThread, client: HubClient) -> None:
         wait_until(lambda i=i: ht.history("rare") == list(range(i + 1)), timeout=1.0)
 
 
+@pytest.mark.parametrize("in_kernel", [True, False], ids=["kernel", "plain-script"])
 def test_the_switch_interval_is_lowered_while_the_io_thread_sleeps_and_put_back_after(
-    ht: HubThread, runtime_dir: Path
+    ht: HubThread, kernel_interval: float, in_kernel: bool
 ) -> None:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)  # a kernel's
+    # a plain script never had its interval managed: hand-offs leave it alone there
+    dispatch.allow_handoffs(in_kernel)
     listener = ht.listener
     assert listener is not None and listener.address is not None
     c = HubClient(listener.address, listener.secret, KERNEL, hub_file=str(listener.hub_file))
@@ -611,12 +613,12 @@ def test_the_switch_interval_is_lowered_while_the_io_thread_sleeps_and_put_back_
         assert ch.wait_connected(5)
         # nothing to send: an event arriving while a cell computes is read within this
         wait_until(lambda: c.sleeping)
-        assert sys.getswitchinterval() == pytest.approx(IDLE_SWITCH_INTERVAL)
+        lowered = IDLE_SWITCH_INTERVAL if in_kernel else kernel_interval
+        assert sys.getswitchinterval() == pytest.approx(lowered)
         c.close()
-        wait_until(lambda: sys.getswitchinterval() == pytest.approx(0.001))
+        wait_until(lambda: sys.getswitchinterval() == pytest.approx(kernel_interval))
     finally:
         c.close()
-        sys.setswitchinterval(before)
 
 
 def test_a_burst_queued_while_away_arrives_whole(ht: HubThread, client: HubClient) -> None:

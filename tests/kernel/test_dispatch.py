@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,9 @@ class _Port:
 
 
 @pytest.fixture
-def interval() -> Iterator[float]:
-    """Python's switch interval set to 2 ms for the test, hand-offs allowed; put back after."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.002)
-    dispatch.allow_handoffs(True)
-    try:
-        yield 0.002
-    finally:
-        dispatch.allow_handoffs(True)
-        sys.setswitchinterval(before)
+def interval(kernel_interval: float) -> float:
+    """The interval in force for the test (a kernel's, hand-offs allowed)."""
+    return kernel_interval
 
 
 def _until(check: Any, timeout: float = 5.0) -> bool:

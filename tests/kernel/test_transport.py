@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from nbchannel.core.address import ENV_ADDRESS
+from nbchannel.kernel import dispatch
 from nbchannel.kernel.channel import LiveChannel
 from nbchannel.kernel.transport import (
     DEFAULT_SWITCH_INTERVAL,
@@ -109,7 +110,9 @@ def test_wait_connected_returns_at_once_without_a_hub() -> None:
 @pytest.fixture
 def switch_interval() -> Iterator[None]:
     before = sys.getswitchinterval()
+    allowed = dispatch.allow_handoffs(False)
     yield
+    dispatch.allow_handoffs(allowed)
     sys.setswitchinterval(before)
 
 
@@ -120,6 +123,7 @@ def test_a_kernel_switches_threads_often_enough_for_a_click_to_reach_a_busy_cell
     sys.setswitchinterval(0.005)  # Python's default
     monkeypatch.delenv(ENV_SWITCH_INTERVAL, raising=False)
     assert apply_switch_interval() == pytest.approx(DEFAULT_SWITCH_INTERVAL)
+    assert dispatch.allow_handoffs(True)  # and an event waiting for the GIL lowers it more
     monkeypatch.setenv(ENV_SWITCH_INTERVAL, "0.002")
     sys.setswitchinterval(0.005)
     assert apply_switch_interval() == pytest.approx(0.002)
@@ -128,6 +132,7 @@ def test_a_kernel_switches_threads_often_enough_for_a_click_to_reach_a_busy_cell
     monkeypatch.setenv(ENV_SWITCH_INTERVAL, "off")
     sys.setswitchinterval(0.005)
     assert apply_switch_interval() == pytest.approx(0.005)
+    assert not dispatch.allow_handoffs(False)  # not even for an event: Python's alone
     for bad in ("fast", "0", "-1", "2"):
         monkeypatch.setenv(ENV_SWITCH_INTERVAL, bad)
         with pytest.warns(NbChannelWarning, match=f"NBCHANNEL_SWITCH_INTERVAL='{bad}'"):
