@@ -29,6 +29,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import struct
@@ -217,12 +218,33 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
     return bytes(out)
 
 
-def _start(op: str, hops: int, n: int, rate: float = 0.0) -> tuple[socket.socket, Any, list]:
-    """Start the kernel (and for two hops the relay) for ``op``; the viewer's socket."""
+@dataclass
+class _Run:
+    """One measurement's processes: the viewer's socket, the kernel's results, and what to
+    remove at the end."""
+
+    viewer: socket.socket
+    results: Any
+    procs: list[Any]
+    tmp: str | None
+
+    def finish(self) -> None:
+        """Close the viewer's socket, end the processes, remove the relay's socket dir."""
+        self.viewer.close()
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _start(op: str, hops: int, n: int, rate: float = 0.0) -> _Run:
+    """Start the kernel (and for two hops the relay) for ``op``."""
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
     results = ctx.Queue()
-    tmp = tempfile.mkdtemp(prefix="nbc-floor-")
-    unix_path = os.path.join(tmp, "k.sock") if hops == 2 else None
+    tmp = tempfile.mkdtemp(prefix="nbc-floor-") if hops == 2 else None
+    unix_path = os.path.join(tmp, "k.sock") if tmp is not None else None
     srv = socket.create_server(("127.0.0.1", 0))
     port = srv.getsockname()[1]
     procs = []
@@ -239,20 +261,13 @@ def _start(op: str, hops: int, n: int, rate: float = 0.0) -> tuple[socket.socket
         viewer, _ = srv.accept()
         viewer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         srv.close()
-    return viewer, results, procs
-
-
-def _finish(viewer: socket.socket, procs: list) -> None:
-    viewer.close()
-    for p in procs:
-        p.join(10)
-        if p.is_alive():
-            p.kill()
+    return _Run(viewer, results, procs, tmp)
 
 
 def one_way(hops: int, n: int, rate: float) -> dict[str, Any]:
     """``n`` 100-byte records at ``rate``/s: one-way latency p50/p99 (ms), records lost."""
-    viewer, _, procs = _start("paced", hops, n, rate)
+    run = _start("paced", hops, n, rate)
+    viewer = run.viewer
     delays = []
     buf = bytearray()
     while len(delays) < n:
@@ -264,7 +279,7 @@ def one_way(hops: int, n: int, rate: float) -> dict[str, Any]:
         while len(buf) >= _REC:
             delays.append(now - _STAMP.unpack_from(buf)[0])
             del buf[:_REC]
-    _finish(viewer, procs)
+    run.finish()
     q = statistics.quantiles([d * 1000 for d in delays], n=100)
     return {"p50_ms": statistics.median(delays) * 1000, "p99_ms": q[98], "lost": n - len(delays)}
 
@@ -272,21 +287,23 @@ def one_way(hops: int, n: int, rate: float) -> dict[str, Any]:
 def clicks(hops: int, n: int, gap: float, kind: str) -> dict[str, Any]:
     """``n`` clicks ``gap`` s apart to a kernel whose main thread is ``kind``: the median
     delay (ms) from send to handler."""
-    viewer, results, procs = _start(f"clicks-{kind}", hops, n)
+    run = _start(f"clicks-{kind}", hops, n)
+    viewer = run.viewer
     _recv_exact(viewer, 1)
     time.sleep(0.2)
     pad = b"x" * (_REC - _STAMP.size)
     for _ in range(n):
         viewer.sendall(_STAMP.pack(time.time()) + pad)
         time.sleep(gap)
-    delays = results.get(timeout=30)
-    _finish(viewer, procs)
+    delays = run.results.get(timeout=30)
+    run.finish()
     return {"median_ms": statistics.median(delays) * 1000, "handled": len(delays)}
 
 
 def arrays(hops: int, n: int) -> dict[str, Any]:
     """``n`` records of 1 MiB as fast as they go: MiB/s from the first send to the last byte."""
-    viewer, _, procs = _start("arrays", hops, n)
+    run = _start("arrays", hops, n)
+    viewer = run.viewer
     buf = bytearray(_MIB)
     got = 0
     first = None
@@ -298,14 +315,15 @@ def arrays(hops: int, n: int) -> dict[str, Any]:
             first = _STAMP.unpack_from(buf)[0]
         got += k
     elapsed = time.time() - (first or time.time())
-    _finish(viewer, procs)
+    run.finish()
     return {"mib_per_s": got / _MIB / elapsed, "lost_bytes": n * _MIB - got}
 
 
 def items(hops: int, n: int) -> dict[str, Any]:
     """``n`` small items in segments, each decoded by the viewer (``orjson.loads``) and
     checked in order: items per second from the first item's making to the last's arrival."""
-    viewer, _, procs = _start("items", hops, n)
+    run = _start("items", hops, n)
+    viewer = run.viewer
     buf = bytearray()
     got = 0
     first = None
@@ -327,7 +345,7 @@ def items(hops: int, n: int) -> dict[str, Any]:
                     raise AssertionError(f"item {got} arrived as {item['seq']}")
                 got += 1
     elapsed = time.time() - (first or time.time())
-    _finish(viewer, procs)
+    run.finish()
     return {"items_per_s": got / elapsed, "lost": n - got}
 
 
