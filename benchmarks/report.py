@@ -96,14 +96,18 @@ def format_table(report: dict[str, Any]) -> str:
         "A-x's divided by A's. ~ = runs spread over 25% of the median (noisy).",
         f"lost = sent but not received {DRAIN_SECONDS:g} s after the sender finished "
         "(gaps in the sequence numbers), median of runs.",
-        "4 (A and A-*): a tight loop of appends on a flow='block' channel (window 16): append "
-        "waits while the viewer, which reports every second array consumed, is 16 behind; "
-        "A-comm paces itself on ack events (at most 6 unacknowledged). With the default "
-        "flow='drop' a sender faster than its viewer gets gap markers for that viewer, by design.",
         f"load average (1 min) before {env['load_average_before'][0]:.2f}, after "
         f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
     ]
     about = []
+    if any(row["metric"] == "arrays" for row in report["rows"]):
+        about.append(
+            "4 (A and A-*): a tight loop of appends on a flow='block' channel (window 16): "
+            "append waits while the viewer, which reports every second array consumed, is 16 "
+            "behind; A-comm paces itself on ack events (at most 6 unacknowledged). With the "
+            "default flow='drop' a sender faster than its viewer gets gap markers for that "
+            "viewer, by design."
+        )
     if ran & {"B", "B0", "C"}:
         about.append(
             "B = an ipywidgets widget's comm through jupyter-server's kernel WebSocket "

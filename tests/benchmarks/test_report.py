@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import benchmarks.__main__ as suite_main
-from benchmarks.report import errors, failures
+from benchmarks.report import errors, failures, format_table
 
 
 def _row(label: str, **values: dict[str, Any]) -> dict[str, Any]:
@@ -64,3 +64,16 @@ def test_a_failed_measurement_makes_the_exit_status_1_after_the_report(
 
     monkeypatch.setattr(suite_main, "run_suite", run_skips)
     assert suite_main.main(["--quick", "--only", "1", "--json", str(out)]) == 0
+
+
+def test_the_legend_explains_metric_4_only_when_it_ran() -> None:
+    def table(rows: list[dict[str, Any]]) -> str:
+        env = {"load_average_before": [0.5], "load_average_after": [0.7], "cpus": 2}
+        report = {"rows": rows, "environment": env, "quick": False, "reps": 3, "seconds": 9}
+        return format_table({**report, "sizes": {"slow_seconds": 60}})
+
+    arrays = {**_row("4 1 MiB arrays", A={"median": 700.0}), "metric": "arrays"}
+    without = table(REPORT["rows"][:1])
+    assert "flow='block'" not in without
+    assert "1 small msgs delivered" in without and "on 2 CPUs" in without
+    assert "flow='block' channel (window 16)" in table([*REPORT["rows"][:1], arrays])
