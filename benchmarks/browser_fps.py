@@ -24,14 +24,14 @@ or Playwright is missing::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from importlib import resources
 from typing import Any
+
+from .cli import parser, save_json
 
 __all__ = ["START_CELL", "missing", "run"]
 
@@ -379,19 +379,16 @@ def _measure_eight(
 
 def main(argv: list[str] | None = None) -> int:
     """Run metric 7 alone and print the result."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="1 plot of 100k points, 1 s windows; 8 plots of 100k, one 2 s window",
+    p = parser(
+        __doc__.splitlines()[0],
+        "1 plot of 100k points, 1 s windows; 8 plots of 100k, one 2 s window",
     )
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    parser.add_argument(
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument(
         "--only", choices=["one", "eight"], help="only the one-plot or the 8-plot scenario"
     )
-    parser.add_argument("--screenshot", metavar="PNG", help="a PNG of the 8-plot page mid-run")
-    args = parser.parse_args(argv)
+    p.add_argument("--screenshot", metavar="PNG", help="a PNG of the 8-plot page mid-run")
+    args = p.parse_args(argv)
     scenarios = (args.only,) if args.only else ("one", "eight")
     result = run(quick=args.quick, reps=args.reps, scenarios=scenarios, screenshot=args.screenshot)
     if "skipped" in result:
@@ -422,9 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{eight['renderer_cpu_ms_per_frame_summary']['median']:.1f} ms per frame; load "
             f"{', '.join(format(w['load_1min'], '.1f') for w in eight['windows'])}"
         )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    save_json(args.json, result)
     return 0
 
 

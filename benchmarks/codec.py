@@ -22,8 +22,6 @@ test).
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import statistics
 import sys
@@ -36,6 +34,8 @@ import numpy as np
 
 from nbchannel.core.codec import decode_frame, encode_frame, encode_frame_parts
 from nbchannel.core.message import Message
+
+from .cli import parser, save_json
 
 MiB = 1024 * 1024
 BATCH = 256
@@ -179,10 +179,7 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print a table, optionally write JSON; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (smoke test)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
+    args = parser(__doc__.splitlines()[0], "fewer, smaller runs (smoke test)").parse_args(argv)
 
     repeat = 3 if args.quick else 5
     n_small = 2_048 if args.quick else 20_480
@@ -194,19 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {repeat} runs{' (quick)' if args.quick else ''}\n"
     )
     print(table(results))
-    if args.json:
-        report = {
-            "benchmark": "codec",
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "machine": platform.machine(),
-            "quick": args.quick,
-            "repeat": repeat,
-            "results": [asdict(r) for r in results],
-        }
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+    report = {
+        "benchmark": "codec",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "quick": args.quick,
+        "repeat": repeat,
+        "results": [asdict(r) for r in results],
+    }
+    save_json(args.json, report)
     return 0
 
 

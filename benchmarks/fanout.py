@@ -13,15 +13,14 @@ Everything runs on this machine: on 2 cores the viewers' processes take about on
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import resource
 import time
 from typing import Any
 
 from nbchannel.testing import JupyterServer
 
+from .cli import parser, save_json
 from .memory import rss_bytes
 from .nbc_path import NbcPath
 from .relay import Target, ViewerProcesses, summary
@@ -114,7 +113,7 @@ def _print(r: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.fanout``."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__)
+    p = parser(__doc__, "20 viewers for 2 s (proves it runs)", prog="python -m benchmarks.fanout")
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--rate", type=int, default=1000, help="messages/s the kernel appends")
     p.add_argument("--seconds", type=float, default=30.0)
@@ -122,15 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--run-delay", type=float, default=None, help="the server's c.NbChannel.run_delay (s)"
     )
-    p.add_argument("--quick", action="store_true", help="20 viewers for 2 s (proves it runs)")
-    p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
     if args.quick:
         args.viewers, args.seconds = QUICK["viewers"], QUICK["seconds"]
     out = run(args.viewers, args.rate, args.seconds, workers=args.workers, run_delay=args.run_delay)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    save_json(args.json, out)
     return 0 if out["lost"] == 0 and out["duplicated"] == 0 else 1
 
 

@@ -25,8 +25,6 @@ Compare with ``python -m benchmarks`` (metrics 1–4), run on the same machine.
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -42,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from .cli import parser, save_json
 
 __all__ = ["Floor", "main", "run"]
 
@@ -396,14 +396,8 @@ def run(sizes: Floor) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.floor``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes: proves it runs")
-    p.add_argument("--json", default=None, help="also write the results to this file")
-    args = p.parse_args(argv)
-    result = run(Floor.quick() if args.quick else Floor())
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    args = parser(__doc__.splitlines()[0], "small sizes: proves it runs").parse_args(argv)
+    save_json(args.json, run(Floor.quick() if args.quick else Floor()))
     return 0
 
 

@@ -25,7 +25,6 @@ missing::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import itertools
@@ -41,6 +40,7 @@ from typing import Any
 
 from .browser_fps import START_CELL
 from .browser_fps import missing as browser_missing
+from .cli import parser, save_json
 from .ws_client import WSClient
 
 __all__ = ["ENCODINGS", "missing", "run"]
@@ -401,20 +401,14 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="one 1 s window per encoding (about 25 s in all)"
-    )
-    parser.add_argument("--reps", type=int, default=None, help="windows per encoding")
-    parser.add_argument(
-        "--encoding", action="append", choices=ENCODINGS, help="only these (repeatable)"
-    )
-    parser.add_argument(
+    p = parser(__doc__.splitlines()[0], "one 1 s window per encoding (about 25 s in all)")
+    p.add_argument("--reps", type=int, default=None, help="windows per encoding")
+    p.add_argument("--encoding", action="append", choices=ENCODINGS, help="only these (repeatable)")
+    p.add_argument(
         "--rate", type=float, default=0, help="frames/s the kernel shows (default: flat out)"
     )
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    parser.add_argument("--screenshot", metavar="PNG", help="a PNG of the page at the end")
-    args = parser.parse_args(argv)
+    p.add_argument("--screenshot", metavar="PNG", help="a PNG of the page at the end")
+    args = p.parse_args(argv)
     result = run(
         quick=args.quick,
         reps=args.reps,
@@ -428,9 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"LiveImage fps: error: {result['error']}")
     else:
         print(table(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    save_json(args.json, result)
     return 0
 
 

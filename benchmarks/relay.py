@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import json
 import math
 import multiprocessing as mp
 import os
@@ -54,6 +53,7 @@ from nbchannel.kernel.channel import LiveChannel
 from nbchannel.relay.kernel import RelayClient, _client_header, _mask
 from nbchannel.testing.relay import RedisServer, RelayProcess
 
+from .cli import parser, save_json
 from .memory import rss_bytes
 from .tally import percentile
 
@@ -576,7 +576,11 @@ def _print(r: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = parser(
+        __doc__,
+        "20 viewers, 2 s + 2 s (proves it runs)",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--rate", type=int, default=1000, help="messages/s the owner appends")
     p.add_argument("--seconds", type=float, default=30.0, help="length of the steady run")
@@ -585,8 +589,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames-per-second", type=int, default=None, help="relay frame budget")
     p.add_argument("--batch-ms", type=float, default=None, help="relay --batch-ms")
     p.add_argument("--busy-viewers", type=int, default=None, help="relay --busy-viewers")
-    p.add_argument("--quick", action="store_true", help="20 viewers, 2 s + 2 s (proves it runs)")
-    p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args(argv)
     if args.quick:
         args.viewers, args.seconds, args.kill_seconds = 20, 2.0, 2.0
@@ -599,9 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [run(args.viewers, args.rate, args.seconds, **common)]
     if args.kill_seconds > 0:
         results.append(run(args.viewers, args.rate, args.kill_seconds, kill=True, **common))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(args.json, results)
     return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 for r in results) else 1
 
 

@@ -26,12 +26,12 @@ JupyterLab's default of not saving widget state in the notebook is kept.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+
+from .cli import parser, save_json
 
 if TYPE_CHECKING:
     from nbchannel.testing import JupyterServer
@@ -265,11 +265,9 @@ def notes(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run metric 8 alone and print the result."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"a {QUICK['stream']:g} s stream")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    args = parser.parse_args(argv)
+    p = parser(__doc__.splitlines()[0], f"a {QUICK['stream']:g} s stream")
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args(argv)
     result = run(quick=args.quick, reps=args.reps)
     if "skipped" in result or "error" in result:
         print(f"reload mid-run: {result.get('skipped') or result.get('error')}")
@@ -278,9 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             got = ", ".join(f"{f} {s[f]['median']:.2f} s" for f in _FIELDS if f in s)
             print(f"{key}: median {got}")
         print("\n".join(notes(result)))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    save_json(args.json, result)
     return 0
 
 

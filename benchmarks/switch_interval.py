@@ -21,15 +21,15 @@ set explicitly).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import statistics
 import time
 from typing import Any
 
 from nbchannel.testing import JupyterServer, KernelSession, Viewer
+
+from .cli import parser, save_json
 
 __all__ = ["main", "run"]
 
@@ -156,14 +156,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.switch_interval``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes: proves it runs")
-    p.add_argument("--json", default=None, help="also write the rows to this file")
-    args = p.parse_args(argv)
-    rows = run(args.quick)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    args = parser(__doc__.splitlines()[0], "small sizes: proves it runs").parse_args(argv)
+    save_json(args.json, run(args.quick))
     return 0
 
 
