@@ -29,7 +29,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .report import failures, format_table, save_json
+from .cli import save_json
+from .report import failures, format_table
 from .suite import FULL, QUICK, parse_only, parse_paths, run_suite, with_slow_seconds
 
 DEFAULT_JSON = Path(__file__).with_name("results.json")
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running {', '.join(metrics)} × {reps} (progress on stderr) …", file=sys.stderr)
     report = asyncio.run(run_suite(metrics, sizes, reps, quick=args.quick, paths_wanted=paths))
     print(format_table(report))
-    save_json(report, args.json)
+    save_json(args.json, report)
     print(f"\nsaved {args.json}")
     failed = failures(report)
     if failed:

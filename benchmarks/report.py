@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
-from .suite import PATHS, RATIOS
+from .suite import NOT_APPLICABLE, PATHS, RATIOS
 from .tally import DRAIN_SECONDS
 
-__all__ = ["errors", "failures", "format_table", "save_json"]
+__all__ = ["errors", "failures", "format_table"]
 
 #: A path's runs spread wider than this (relative to the median) is marked noisy.
 NOISY = 0.25
@@ -35,7 +33,9 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "—"
     med = v.get("median")
     if med is None:
-        return "err" if not str(v.get("error", "")).startswith("skipped") else "skip"
+        if "error" not in v:
+            return "n/a"
+        return "err" if not str(v["error"]).startswith("skipped") else "skip"
     if row["field"] == "lost":
         of = v.get("of")
         text = f"{med:,.0f}" + (f"/{of:,}" if of else "")
@@ -100,6 +100,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"{env['load_average_after'][0]:.2f}, on {env['cpus']} CPUs.",
     ]
     about = []
+    if any(_cell(row, key) == "n/a" for row in report["rows"] for key in row["values"]):
+        about.append(f"n/a = {NOT_APPLICABLE}.")
     if any(row["metric"] == "arrays" for row in report["rows"]):
         about.append(
             "4 (A and A-*): a tight loop of appends on a flow='block' channel (window 16): "
@@ -171,22 +173,3 @@ def failures(report: dict[str, Any]) -> list[str]:
     """The :func:`errors` of measurements that failed (not those skipped on purpose, such
     as the browser's without Chromium)."""
     return [e for e in errors(report) if not e.split("]: ", 1)[1].startswith("skipped")]
-
-
-def save_json(report: dict[str, Any], path: str | Path) -> None:
-    """Write the report (medians, ratios, targets and every run) as JSON."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(report), indent=2, allow_nan=False, default=str)
-    p.write_text(text + "\n", encoding="utf-8")
-
-
-def _clean(o: Any) -> Any:
-    """NaN and infinities (no data) become null: strict JSON."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o

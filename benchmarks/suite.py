@@ -150,6 +150,8 @@ _TRANSPORTS: dict[str, Transport] = {"A-stream": "stream", "A-sse": "sse", "A-po
 HTTP_PATHS = list(_TRANSPORTS)
 #: Batch size of path B-batched (messages per comm message).
 BATCH = 100
+#: Why a path has no value in a row although none of its runs failed.
+NOT_APPLICABLE = "every run ended without this figure (such as a latency with nothing delivered)"
 #: Ratio columns: (name, numerator path, denominator path).
 RATIOS = [
     ("A/B", "A", "B"),
@@ -578,7 +580,13 @@ def build_report(
                 nums = [r[row.field] for r in path_runs if _is_num(r.get(row.field))]
                 if not nums:
                     errors = [r["error"] for r in path_runs if "error" in r]
-                    values[key] = {"median": None, "error": errors[0] if errors else "no data"}
+                    # Runs that ended without this figure (no latency when nothing was
+                    # delivered) are a result, not a failed measurement.
+                    values[key] = (
+                        {"median": None, "error": errors[0]}
+                        if errors
+                        else {"median": None, "missing": NOT_APPLICABLE}
+                    )
                     continue
                 v: dict[str, Any] = {
                     "median": statistics.median(nums),

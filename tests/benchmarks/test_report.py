@@ -9,6 +9,7 @@ import pytest
 
 import benchmarks.__main__ as suite_main
 from benchmarks.report import errors, failures, format_table
+from benchmarks.suite import FULL, MEASUREMENTS, build_report
 
 
 def _row(label: str, **values: dict[str, Any]) -> dict[str, Any]:
@@ -77,3 +78,24 @@ def test_the_legend_explains_metric_4_only_when_it_ran() -> None:
     assert "flow='block'" not in without
     assert "1 small msgs delivered" in without and "on 2 CPUs" in without
     assert "flow='block' channel (window 16)" in table([*REPORT["rows"][:1], arrays])
+
+
+def test_a_path_whose_runs_end_without_a_figure_is_not_a_failed_measurement() -> None:
+    # Path B's comm loses every message of the fan-out: it has no latency to give.
+    delivered = {"rate": 99_000.0, "lost": 0, "expected": 200_000, "p99_ms": 42.0}
+    all_lost = {"rate": 0.0, "lost": 200_000, "expected": 200_000}
+    crashed = {"error": "TimeoutError: no kernel"}
+    fanout = next(m.name for m in MEASUREMENTS if m.metric == "fanout")
+    runs = {fanout: {"A": [delivered] * 3, "B": [all_lost] * 3, "C": [crashed]}}
+    report = build_report(
+        runs, FULL, 3, quick=False, browser=None, started=0.0, load_before=(0.1, 0.1, 0.1)
+    )
+    assert failures(report) == [
+        "5 fan-out delivered (all) [C]: TimeoutError: no kernel",
+        "lost (of sent) [C]: TimeoutError: no kernel",
+        "latency p99 [C]: TimeoutError: no kernel",
+    ]
+    table = format_table(report)
+    p99 = next(line for line in table.splitlines() if "latency p99" in line)
+    assert p99.split()[4:7] == ["42.0", "n/a", "err"]  # paths A, B, C
+    assert "n/a = every run ended without this figure" in table
