@@ -310,6 +310,9 @@ def write_binary_frame(
         if not stream.writing():
             return _send(stream, data)
         return stream.write(data)
+    if len(parts) == 1:  # one large part: the header alone first, the part not copied
+        stream.write(_ws_header(size))
+        return stream.write(parts[0])
     stream.write(_ws_header(size) + parts[0])  # the frame's own (small) header
     for p in parts[1:-1]:
         stream.write(p)

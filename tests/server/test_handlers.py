@@ -201,6 +201,7 @@ FRAME_PARTS: dict[str, list[bytes | memoryview]] = {
     "126": [b"z" * 126],
     "65535": [b"a" * 65_000, memoryview(b"b" * 535)],
     "65536": [b"c" * 65_536],
+    "one part over 64 KiB": [b"d" * 70_000],
     "large, views": [
         b"head",
         memoryview(np.arange(300_000, dtype=np.float64)).cast("B"),
