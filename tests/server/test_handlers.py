@@ -329,6 +329,17 @@ def test_unexpected_tornado_internals_are_detected(monkeypatch: pytest.MonkeyPat
             stream, conn.stream = conn.stream, None  # type: ignore[union-attr]
             seen.append(direct_write_problem(self))
             conn.stream = stream  # type: ignore[union-attr]
+            assert stream is not None
+            conn.server_terminated = None  # type: ignore[union-attr, assignment]
+            seen.append(direct_write_problem(self))
+            conn.server_terminated = False  # type: ignore[union-attr]
+            closed, stream._closed = stream._closed, 0  # type: ignore[assignment]
+            seen.append(direct_write_problem(self))
+            stream._closed = closed
+            buffer, stream._write_buffer = stream._write_buffer, None  # type: ignore[assignment]
+            seen.append(direct_write_problem(self))
+            stream._write_buffer = buffer
+            seen.append(direct_write_problem(self))  # all put back
             self.close()
 
     async def main() -> None:
@@ -347,7 +358,65 @@ def test_unexpected_tornado_internals_are_detected(monkeypatch: pytest.MonkeyPat
         "the connection has no _compressor attribute",
         "per-message compression is on",
         "the connection's stream is a NoneType, not an IOStream",
+        "WebSocketProtocol13 has no bool server_terminated",
+        "IOStream has no bool _closed",
+        "NoneType has no int _size",
+        None,
     ]
+
+
+class _FanOutTarget(WebSocketHandler):
+    """Calls send_if_idle as a fan-out would: idle, behind a write in flight, closed."""
+
+    results: ClassVar[list[bool]] = []
+    tasks: ClassVar[set[asyncio.Future[None]]] = set()
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.tasks.add(asyncio.ensure_future(self._fan_out()))
+
+    async def _fan_out(self) -> None:
+        await write_binary_frame(self, [b"first"])  # chooses the direct path
+        self.results.append(handlers.send_if_idle(self, b"idle: straight to the socket"))
+        conn = self.ws_connection
+        assert conn is not None and conn.stream is not None
+        # 32 MiB the client has not read yet: the stream is still writing them
+        big = write_binary_frame(self, [bytes(32 << 20)])
+        self.results.append(conn.stream.writing())
+        self.results.append(handlers.send_if_idle(self, b"must wait its turn"))
+        await big
+        self.results.append(handlers.send_if_idle(self, b"idle again"))
+        self.close()
+        self.results.append(handlers.send_if_idle(self, b"closed"))
+
+
+def test_a_fan_out_writes_to_an_idle_socket_and_never_overtakes_a_write_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(handlers.ENV_DIRECT_WRITE, raising=False)
+    monkeypatch.setattr(handlers, "_write_path", None)
+    monkeypatch.setattr(_FanOutTarget, "results", [])
+
+    async def main() -> list[bytes]:
+        server = tornado.web.Application([(r"/ws", _FanOutTarget)]).listen(0, "127.0.0.1")
+        try:
+            port = next(iter(server._sockets.values())).getsockname()[1]
+            conn = await websocket_connect(f"ws://127.0.0.1:{port}/ws", max_message_size=64 << 20)
+            await asyncio.sleep(0.5)  # the server's 32 MiB write stalls until this reads
+            got = []
+            while (message := await conn.read_message()) is not None:
+                assert isinstance(message, bytes)
+                got.append(message if len(message) < 1000 else b"<32 MiB>")
+            return got
+        finally:
+            server.stop()
+
+    got = asyncio.run(main())
+    # sent, stream writing, refused behind it, sent once it was written, refused when closed
+    assert _FanOutTarget.results == [True, True, False, True, False]
+    assert got == [b"first", b"idle: straight to the socket", b"<32 MiB>", b"idle again"]
 
 
 def test_the_server_uses_direct_writes_on_the_installed_tornado(
