@@ -12,11 +12,13 @@ import json
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from jupyter_client.manager import KernelManager
+from traitlets.config import Config
 
 from nbchannel.testing import JupyterServer, KernelSession
 from nbchannel.testing.browser import LAB_ARGS, Browser
@@ -105,6 +107,15 @@ def open_channel(kernel: KernelSession, name: str, var: str = "ch", **options: o
         f"{var} = LiveChannel({name!r}{kwargs})\n"
         f"assert {var}.wait_connected(10), {var}"
     )
+
+
+def own_kernel_config() -> Config:
+    """Configuration for a kernel a test starts itself (nbclient, a ``KernelManager``): Unix
+    sockets at paths of its own. Over TCP the manager picks free ports and the kernel binds
+    them a moment later, and meanwhile another process of the session (a server, a browser,
+    another kernel) can take one: the kernel then dies with "Address already in use"."""
+    path = Path(tempfile.gettempdir()) / f"nbc-kernel-{uuid.uuid4().hex[:12]}"
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(path)}})
 
 
 def start_surviving_kernel(

@@ -7,6 +7,8 @@ import os
 import nbformat
 from nbclient import NotebookClient
 
+from ..conftest import own_kernel_config
+
 
 def test_a_notebook_runs_without_a_hub_and_explains_what_is_missing() -> None:
     nb = nbformat.v4.new_notebook()
@@ -22,7 +24,9 @@ def test_a_notebook_runs_without_a_hub_and_explains_what_is_missing() -> None:
         )
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBCHANNEL_")}
-    NotebookClient(nb, timeout=60, kernel_name="python3").execute(env=env)
+    NotebookClient(nb, timeout=60, kernel_name="python3", config=own_kernel_config()).execute(
+        env=env
+    )
     outputs = nb.cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "unavailable still works locally 2" in text  # set and append: 2 not delivered

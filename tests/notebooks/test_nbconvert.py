@@ -22,12 +22,13 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from nbchannel.testing import JupyterServer
 from nbchannel.widgets.base import _WIDGET_VIEW, VIEW_MIMETYPE
 
+from ..conftest import own_kernel_config
 from .test_notebooks import NOTEBOOKS_DIR, hub_environment
 
 #: The example notebooks with plots, logs, images and tables.
@@ -47,6 +48,7 @@ def execute(
         timeout=120,
         kernel_name="python3",
         resources={"metadata": {"path": str(cwd)}},
+        config=own_kernel_config(),
         **options,
     )
     client.execute(env=env)
@@ -134,8 +136,12 @@ def test_the_saved_outputs_show_what_later_cells_streamed(jupyter: JupyterServer
 def test_a_kernel_shutting_down_sends_the_last_snapshot() -> None:
     """What a background thread wrote after the last cell reaches the front end when the
     kernel shuts down (after its shutdown_reply, as an update of the same display)."""
-    km, kc = start_new_kernel(kernel_name="python3")
+    km = KernelManager(kernel_name="python3", config=own_kernel_config())
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
     try:
+        kc.wait_for_ready(timeout=60)
         kc.execute(
             "import threading, warnings\n"
             "warnings.simplefilter('ignore')\n"
@@ -163,6 +169,7 @@ def test_a_kernel_shutting_down_sends_the_last_snapshot() -> None:
         kc.stop_channels()
         if km.is_alive():
             km.shutdown_kernel(now=True)
+        km.cleanup_resources()  # its connection file and sockets
     displayed = [m for m in shown if m["msg_type"] == "display_data"]
     assert len(displayed) == 1  # the last expression, displayed with a display id
     display_id = displayed[0]["content"]["transient"]["display_id"]

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from ..conftest import own_kernel_config
 from .test_notebooks import NOTEBOOKS, _ids
 
 STATUS_CELL = (
@@ -32,7 +33,11 @@ def test_notebook_runs_without_a_hub_with_no_error(path: Path) -> None:
     nb.cells.append(nbformat.v4.new_code_cell(STATUS_CELL))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBCHANNEL_")}
     client = NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        config=own_kernel_config(),
     )
     start = time.monotonic()
     client.execute(env=env)  # raises CellExecutionError on an error

@@ -28,6 +28,8 @@ from nbclient import NotebookClient
 
 from nbchannel.testing import JupyterServer, Viewer
 
+from ..conftest import own_kernel_config
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 EXPECTED_COUNT = 6
@@ -89,6 +91,7 @@ def run_notebook(jupyter: JupyterServer, path: Path, kernel_id: str) -> tuple[li
         timeout=120,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        config=own_kernel_config(),
     )
     start = time.monotonic()
     client.execute(env=hub_environment(jupyter, kernel_id))  # raises CellExecutionError
